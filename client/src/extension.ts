@@ -1,0 +1,3 @@
+// PLACEHOLDER: the extension helper replaces this file.
+export function activate(): void {}
+export function deactivate(): void {}
