@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inferBases, MAX_PRODUCT_SIZE, ProgramError } from '../../server/src/program/bases';
+import type { Statement } from '../../server/src/program/types';
 import { UserError } from '../../server/src/util/errors';
 import { IDENTITY, makeProgram, matrix } from './helpers';
 
@@ -70,8 +71,8 @@ describe('inferBases', () => {
       }
       throw new Error('no error');
     };
-    const predict = { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['l1'] } as const;
-    const proj = { kind: 'project', name: 'l1', line: 0, inp: 'token', op: IDENTITY } as const;
+    const predict: Statement = { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['l1'] };
+    const proj: Statement = { kind: 'project', name: 'l1', line: 0, inp: 'token', op: IDENTITY };
     expect(bad([proj])).toMatch(/no prediction/);
     expect(bad([{ kind: 'aggregate', name: 'a1', line: 0, selectors: [], v: 'zz' }, proj, predict])).toMatch(
       /line 1 \(a1\).*'zz' is not a variable defined earlier/,
