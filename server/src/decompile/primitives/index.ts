@@ -1,0 +1,130 @@
+// The primitives stage (issue 5, d-rasp.md 3-5): turns a faithful, pruned program into one a person reads at a
+// glance, judging every replacement by running the program (the caller's `evaluate`) against the model's cached
+// decisions. Order as in the paper: MLPs first (their readers still carry matrices that can be re-based), then
+// attention/logit primitives, then rounding; identical statements are merged and dead code removed in between.
+import type { Program } from '../../program/types';
+import { eliminateDeadCode, mergeIdentical } from './graph';
+import { greedyPrimitives, roundMatrices } from './greedy';
+import { convertMlps } from './mlp';
+import { Session } from './session';
+import type { Evaluate, MlpExplanation, SimplifyOptions, SimplifyResult, SimplifyStats } from './types';
+
+export type * from './types';
+export { attributeNeurons } from './neurons';
+export { eliminateDeadCode, mergeIdentical } from './graph';
+
+/** Counts named primitives, rounded matrices and opaque parts of a program. */
+export function countOps(p: Program, roundedRefs: ReadonlySet<string>): Pick<SimplifyStats, 'primitives' | 'rounded' | 'opaque' | 'lines'> {
+  let primitives = 0;
+  let rounded = 0;
+  let opaque = 0;
+  for (const s of p.statements) {
+    if (s.kind === 'select' || s.kind === 'project') {
+      if (s.op.kind !== 'matrix') primitives++;
+      else if (roundedRefs.has(s.op.ref)) rounded++;
+      else opaque++;
+    } else if (s.kind === 'elementwise') {
+      if (s.fn.name === 'mlp') opaque++;
+      else if (s.fn.name !== 'expr') primitives++;
+    }
+  }
+  return { primitives, rounded, opaque, lines: p.statements.length };
+}
+
+/**
+ * Simplifies `program` (see docs/primitives.md). `evaluate` gives the screening match accuracy of a program
+ * (a few hundred sequences, model decisions cached); `options.confirm`, when given, the full-check-set match,
+ * used only on phase winners: if the result falls below the target floor there, accepted steps are undone, latest
+ * first, until it passes.
+ */
+export async function simplifyProgram(program: Program, evaluate: Evaluate, options: SimplifyOptions): Promise<SimplifyResult> {
+  const t0 = Date.now();
+  const session = new Session(evaluate, options.signal, options.onProgress);
+  const target = options.target ?? 0.9;
+  const margin = options.margin ?? 0.01;
+  const stages = { mlps: true, attention: true, round: true, merge: true, ...options.stages };
+  const baseline = await session.evaluate(program);
+  // Each phase: screening threshold (t + margin) x baseline, never below the absolute floor (target + margin).
+  const threshold = (t: number): number => Math.max((t + margin) * baseline, target + margin);
+  let current = eliminateDeadCode(program);
+  let merged = 0;
+  const history: { program: Program; step: string }[] = [{ program: current, step: 'input' }];
+  const mergeStep = (): void => {
+    if (!stages.merge) return;
+    const m = mergeIdentical(current);
+    if (m.merged > 0) {
+      current = eliminateDeadCode(m.program);
+      merged += m.merged;
+    }
+  };
+  mergeStep();
+  let explanations: MlpExplanation[] = [];
+  if (stages.mlps && current.statements.some((s) => s.kind === 'elementwise' && s.fn.name === 'mlp')) {
+    const runner = options.runner;
+    if (!runner) throw new Error('simplifyProgram: options.runner is required for programs with MLP lines');
+    const r = await convertMlps(session, current, {
+      inputs: options.inputs,
+      runner,
+      accept: Math.max(options.mlpThreshold ?? 0.9, target + margin),
+      maxFvu: options.maxFvu ?? 0.6,
+      evaluations: options.mlpEvaluations ?? 6,
+      maxRows: options.maxRows ?? 8000,
+      maxProduct: options.maxProduct ?? 400,
+      tableRows: options.tableRows ?? 12,
+      neuronCoverage: options.neuronCoverage ?? 0.9,
+      maxNeurons: options.maxNeurons ?? 16,
+    });
+    current = r.program;
+    explanations = r.explanations;
+    history.push({ program: current, step: 'mlps' });
+    mergeStep();
+  }
+  if (stages.attention) {
+    const r = await greedyPrimitives(session, current, threshold(options.greedyThreshold ?? 0.95));
+    current = r.program;
+    history.push({ program: current, step: 'attention' });
+    mergeStep();
+  }
+  let roundedRefs = new Set<string>();
+  if (stages.round) {
+    const r = await roundMatrices(session, current, threshold(options.roundThreshold ?? 0.9));
+    current = r.program;
+    roundedRefs = r.rounded;
+    history.push({ program: current, step: 'round' });
+    mergeStep();
+  }
+  current = eliminateDeadCode(current);
+  let match = await session.evaluate(current);
+  let confirmed: number | undefined;
+  if (options.confirm) {
+    confirmed = await options.confirm(current);
+    // Undo whole phases, latest first, until the full check set agrees with the floor.
+    for (let h = history.length - 2; h >= 0 && confirmed < target; h--) {
+      session.checkCancelled();
+      current = history[h].program;
+      session.steps.push({ stage: 'rollback', line: history[h + 1].step, choice: `back to ${history[h].step}`, match: confirmed });
+      confirmed = await options.confirm(current);
+      match = await session.evaluate(current);
+    }
+  }
+  // Explanations name lines of the final program; after a rollback some replaced lines are back.
+  const names = new Set(current.statements.map((s) => s.name));
+  for (const e of explanations) {
+    if (!names.has(e.line) && names.has(e.originalName)) {
+      e.line = e.originalName;
+      delete e.primitive;
+    }
+  }
+  const counts = countOps(current, roundedRefs);
+  const stats: SimplifyStats = {
+    ...counts,
+    linesBefore: program.statements.length,
+    merged,
+    evaluations: session.evaluations,
+    baseline,
+    match,
+    ...(confirmed !== undefined ? { confirmed } : {}),
+    seconds: (Date.now() - t0) / 1000,
+  };
+  return { program: current, stats, mlpExplanations: explanations, steps: session.steps };
+}

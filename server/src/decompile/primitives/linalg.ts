@@ -1,0 +1,138 @@
+// Small dense float64 linear algebra for least-squares fits on feature matrices (at most a few hundred columns):
+// normal equations with a tiny ridge, solved by Cholesky. A tensor library would be overkill at these sizes.
+import type { Matrix } from '../../program/types';
+
+/** Row-major float64 matrix. */
+export interface Dense {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
+
+export function dense(rows: number, cols: number, data?: ArrayLike<number>): Dense {
+  const out = new Float64Array(rows * cols);
+  if (data) out.set(data);
+  return { rows, cols, data: out };
+}
+
+export function fromMatrix(m: Matrix): Dense {
+  return dense(m.rows, m.cols, m.data);
+}
+
+export function toMatrix(m: Dense): Matrix {
+  return { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data) };
+}
+
+/** a (r x k) times b (k x c). */
+export function matmul(a: Dense, b: Dense): Dense {
+  if (a.cols !== b.rows) throw new Error(`matmul shape mismatch ${a.rows}x${a.cols} * ${b.rows}x${b.cols}`);
+  const out = new Float64Array(a.rows * b.cols);
+  for (let i = 0; i < a.rows; i++) {
+    const o = i * b.cols;
+    for (let k = 0; k < a.cols; k++) {
+      const v = a.data[i * a.cols + k];
+      if (v === 0) continue;
+      const bo = k * b.cols;
+      for (let j = 0; j < b.cols; j++) out[o + j] += v * b.data[bo + j];
+    }
+  }
+  return { rows: a.rows, cols: b.cols, data: out };
+}
+
+export function transpose(a: Dense): Dense {
+  const out = new Float64Array(a.rows * a.cols);
+  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) out[j * a.rows + i] = a.data[i * a.cols + j];
+  return { rows: a.cols, cols: a.rows, data: out };
+}
+
+/** aᵀ a without materialising the transpose. */
+function gram(a: Dense): Float64Array {
+  const k = a.cols;
+  const g = new Float64Array(k * k);
+  for (let r = 0; r < a.rows; r++) {
+    const o = r * k;
+    for (let i = 0; i < k; i++) {
+      const v = a.data[o + i];
+      if (v === 0) continue;
+      for (let j = i; j < k; j++) g[i * k + j] += v * a.data[o + j];
+    }
+  }
+  for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) g[i * k + j] = g[j * k + i];
+  return g;
+}
+
+/** In-place Cholesky factor (lower) of a symmetric positive definite k x k matrix; false when not SPD. */
+function cholesky(g: Float64Array, k: number): boolean {
+  for (let j = 0; j < k; j++) {
+    let s = g[j * k + j];
+    for (let p = 0; p < j; p++) s -= g[j * k + p] * g[j * k + p];
+    if (!(s > 0)) return false;
+    const d = Math.sqrt(s);
+    g[j * k + j] = d;
+    for (let i = j + 1; i < k; i++) {
+      let t = g[i * k + j];
+      for (let p = 0; p < j; p++) t -= g[i * k + p] * g[j * k + p];
+      g[i * k + j] = t / d;
+    }
+  }
+  return true;
+}
+
+/**
+ * Least squares C = argmin |F C - Y|² (+ a ridge of 1e-9 x mean diagonal, which makes the normal equations
+ * solvable when a feature never fires and leaves that feature's row of C at ~0, as the pseudo-inverse would).
+ */
+export function leastSquares(f: Dense, y: Dense): Dense {
+  if (f.rows !== y.rows) throw new Error('leastSquares: row mismatch');
+  const k = f.cols;
+  const g = gram(f);
+  let trace = 0;
+  for (let i = 0; i < k; i++) trace += g[i * k + i];
+  let ridge = Math.max((trace / Math.max(k, 1)) * 1e-9, 1e-12);
+  const fty = matmul(transpose(f), y);
+  for (;;) {
+    const h = Float64Array.from(g);
+    for (let i = 0; i < k; i++) h[i * k + i] += ridge;
+    if (cholesky(h, k)) {
+      const c = new Float64Array(k * y.cols);
+      for (let col = 0; col < y.cols; col++) {
+        // forward then backward substitution on one right-hand side
+        const z = new Float64Array(k);
+        for (let i = 0; i < k; i++) {
+          let s = fty.data[i * y.cols + col];
+          for (let p = 0; p < i; p++) s -= h[i * k + p] * z[p];
+          z[i] = s / h[i * k + i];
+        }
+        for (let i = k - 1; i >= 0; i--) {
+          let s = z[i];
+          for (let p = i + 1; p < k; p++) s -= h[p * k + i] * c[p * y.cols + col];
+          c[i * y.cols + col] = s / h[i * k + i];
+        }
+      }
+      return { rows: k, cols: y.cols, data: c };
+    }
+    ridge *= 100;
+  }
+}
+
+/** Fraction of variance unexplained: MSE(pred, Y) / mean per-column variance of Y (d-rasp.md 5.2). */
+export function fvu(pred: Dense, y: Dense): number {
+  const n = y.rows;
+  let sse = 0;
+  for (let i = 0; i < y.data.length; i++) {
+    const e = pred.data[i] - y.data[i];
+    sse += e * e;
+  }
+  let varSum = 0;
+  for (let j = 0; j < y.cols; j++) {
+    let m = 0;
+    for (let i = 0; i < n; i++) m += y.data[i * y.cols + j];
+    m /= n;
+    for (let i = 0; i < n; i++) {
+      const e = y.data[i * y.cols + j] - m;
+      varSum += e * e;
+    }
+  }
+  if (varSum <= 1e-30) return sse <= 1e-30 ? 0 : Infinity;
+  return sse / varSum;
+}

@@ -1,0 +1,319 @@
+// MLP matching (d-rasp.md 5.1-5.3): for each opaque MLP line, fit the primitive library to its exact output by
+// least squares, replace the line by the best primitive that keeps the program faithful, re-base its readers by
+// the readout C, or keep it opaque with an input->effect table. Every MLP line gets neuron provenance either way.
+import { inferBases } from '../../program/bases';
+import type { Basis, ElementwiseFn, NeuronRef, OpaqueMlp, Program, Statement } from '../../program/types';
+import { cloneProgram, eliminateDeadCode, freshName, readsOf } from './graph';
+import { type Dense, fromMatrix, fvu, leastSquares, matmul, transpose } from './linalg';
+import { type MlpCandidate, features, mlpCandidates } from './features';
+import { attributeNeurons } from './neurons';
+import { runOpaqueMlp } from './opaque';
+import { RebaseError, rebaseReaders } from './rewrite';
+import type { Session } from './session';
+import type { CandidateScore, EffectRow, MlpExplanation, ProgramRunner } from './types';
+
+export interface MlpStageOptions {
+  inputs: readonly (readonly number[])[];
+  runner: ProgramRunner;
+  /** Absolute match a replacement must keep (max of the paper's 0.9 and the target floor). */
+  accept: number;
+  maxFvu: number;
+  evaluations: number;
+  maxRows: number;
+  maxProduct: number;
+  tableRows: number;
+  neuronCoverage: number;
+  maxNeurons: number;
+}
+
+/** Stacks the first `maxRows` positions of every sequence's value into one rows x size matrix per variable. */
+export function collectRows(
+  runner: ProgramRunner,
+  program: Program,
+  inputs: readonly (readonly number[])[],
+  names: readonly string[],
+  maxRows: number,
+): Dense[] {
+  const values = runner.values(program, inputs, names);
+  return names.map((name) => {
+    const perSeq = values.get(name);
+    if (!perSeq || perSeq.length === 0) throw new Error(`the runner returned no values for ${name}`);
+    const cols = perSeq[0].cols;
+    let rows = 0;
+    for (const v of perSeq) rows += v.rows;
+    rows = Math.min(rows, maxRows);
+    const data = new Float64Array(rows * cols);
+    let at = 0;
+    for (const v of perSeq) {
+      const take = Math.min(v.rows, rows - at);
+      if (take <= 0) break;
+      data.set(v.data.subarray(0, take * cols), at * cols);
+      at += take;
+    }
+    return { rows, cols, data };
+  });
+}
+
+function identifierPart(label: string, index: number): string {
+  return /^[A-Za-z0-9_]+$/.test(label) ? label : String(index);
+}
+
+/** The new line's variable name, after the paper's prefixes (d-rasp.md 2.2), made readable where it can be. */
+function primitiveName(fn: ElementwiseFn, inputs: readonly string[], bases: readonly Basis[]): string {
+  const x = inputs.join('_');
+  switch (fn.name) {
+    case 'harden':
+      return `hardened_${x}`;
+    case 'sharpen':
+      return `sharpened_${x}`;
+    case 'erase':
+      return `erased_${x}`;
+    case 'exists':
+      return `is_${identifierPart(bases[0].labels[fn.index], fn.index)}_exists_${x}`;
+    case 'forall':
+      return `is_pure_${x}`;
+    case 'equal':
+      return `is_uniform_${x}`;
+    case 'balance':
+      return `is_${fn.which}_balance_${x}`;
+    case 'diff':
+      return `diff_${identifierPart(bases[0].labels[fn.i], fn.i)}${identifierPart(bases[0].labels[fn.j], fn.j)}_${x}`;
+    case 'cartesian':
+      return inputs.join('_x_');
+    default:
+      return `${fn.name}_${x}`;
+  }
+}
+
+/** True when the variable is (a function of) an aggregate: the diff/balance primitives need a mixture. */
+function viaAttention(program: Program, name: string): boolean {
+  const byName = new Map(program.statements.map((s) => [s.name, s]));
+  const stack = [name];
+  const seen = new Set<string>();
+  while (stack.length > 0) {
+    const n = stack.pop() as string;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    const s = byName.get(n);
+    if (!s) continue;
+    if (s.kind === 'aggregate') return true;
+    if (s.kind === 'elementwise') stack.push(...s.inputs);
+  }
+  return false;
+}
+
+function specialIdSet(program: Program): Set<number> {
+  const s = program.header.special;
+  return new Set([s.bos, s.sep, s.eos, s.pad].filter((v): v is number => v !== undefined));
+}
+
+/** Replaces MLP line `stmt` by candidate `cand` with readout `c`; throws RebaseError when a reader cannot follow. */
+export function replaceMlpLine(
+  program: Program,
+  stmt: Statement & { kind: 'elementwise' },
+  cand: MlpCandidate,
+  c: Dense,
+  bases: readonly Basis[],
+  neurons: NeuronRef[] | undefined,
+): { program: Program; name: string } {
+  const tag = cand.kind === 'alias' ? 'noop' : cand.fn.name;
+  if (cand.kind === 'alias') {
+    // no_op / keep_one: no line; readers read the input directly through C·A.
+    const target = stmt.inputs[cand.input];
+    const without = cloneProgram(program);
+    without.statements = program.statements.filter((s) => s !== stmt);
+    return { program: rebaseReaders(without, stmt.name, target, c, tag), name: target };
+  }
+  const name = freshName(program, primitiveName(cand.fn, stmt.inputs, bases));
+  const provenance = stmt.provenance ? { ...stmt.provenance, mlp: true, ...(neurons ? { neurons } : {}) } : undefined;
+  const line: Statement = {
+    kind: 'elementwise',
+    name,
+    line: 0,
+    fn: cand.fn,
+    inputs: [...stmt.inputs],
+    ...(provenance ? { provenance } : {}),
+  };
+  const next = cloneProgram(program);
+  next.statements = program.statements.map((s) => (s === stmt ? line : s));
+  return { program: rebaseReaders(next, stmt.name, name, c, tag), name };
+}
+
+function topEntries(values: Float64Array, labels: readonly string[], k: number): { label: string; value: number }[] {
+  const idx = [...values.keys()].sort((a, b) => Math.abs(values[b]) - Math.abs(values[a])).slice(0, k);
+  return idx.map((i) => ({ label: labels[i] ?? String(i), value: Math.round(values[i] * 100) / 100 }));
+}
+
+function describeInput(x: Float64Array, labels: readonly string[]): string[] {
+  const out: string[] = [];
+  x.forEach((v, i) => {
+    if (Math.abs(v) >= 0.01) out.push(`${labels[i] ?? i}=${Math.round(v * 100) / 100}`);
+  });
+  return out;
+}
+
+/**
+ * Input->effect table (d-rasp.md 5.3, simplified): distinct collected inputs, evenly spread over the range of the
+ * MLP's strongest effect, each with the entries of every reader (logits of a projection, key scores of a select's
+ * query side, query scores of its key side) that the MLP output moves most, centred over the samples.
+ */
+export function effectTable(
+  program: Program,
+  stmt: Statement & { kind: 'elementwise' },
+  xs: Dense[],
+  output: Dense,
+  bases: Map<string, Basis>,
+  rows: number,
+): EffectRow[] {
+  const vocab = program.header.vocab;
+  const readers: { name: string; map: Dense; labels: readonly string[] }[] = [];
+  for (const s of program.statements) {
+    if (!readsOf(s).includes(stmt.name)) continue;
+    if (s.kind === 'project' && s.op.kind === 'matrix') {
+      const m = program.matrices.get(s.op.ref);
+      if (m) readers.push({ name: s.name, map: fromMatrix(m), labels: vocab });
+    } else if (s.kind === 'select' && s.op.kind === 'matrix') {
+      const m = program.matrices.get(s.op.ref);
+      if (!m) continue;
+      if (s.q === stmt.name) readers.push({ name: s.name, map: fromMatrix(m), labels: bases.get(s.k)?.labels ?? [] });
+      else if (s.k === stmt.name && s.q !== undefined) {
+        readers.push({ name: s.name, map: transpose(fromMatrix(m)), labels: bases.get(s.q)?.labels ?? [] });
+      }
+    }
+  }
+  // Distinct inputs (to 2 decimals), in collection order.
+  const seen = new Map<string, number>();
+  for (let r = 0; r < output.rows; r++) {
+    const key = xs.map((x) => Array.from(x.data.subarray(r * x.cols, (r + 1) * x.cols), (v) => v.toFixed(2)).join(',')).join('|');
+    if (!seen.has(key)) seen.set(key, r);
+  }
+  const picked = [...seen.values()];
+  const effects = readers.map((rd) => {
+    const e = matmul({ rows: picked.length, cols: output.cols, data: Float64Array.from(picked.flatMap((r) => Array.from(output.data.subarray(r * output.cols, (r + 1) * output.cols)))) }, rd.map);
+    // centre each column over the samples: the table shows what changes with the input
+    for (let j = 0; j < e.cols; j++) {
+      let m = 0;
+      for (let i = 0; i < e.rows; i++) m += e.data[i * e.cols + j];
+      m /= Math.max(e.rows, 1);
+      for (let i = 0; i < e.rows; i++) e.data[i * e.cols + j] -= m;
+    }
+    return e;
+  });
+  // Spread the chosen rows evenly over the ordering by the strongest reader's largest effect.
+  const strength = picked.map((_, i) => {
+    let best = 0;
+    for (const e of effects) for (let j = 0; j < e.cols; j++) best = Math.max(best, e.data[i * e.cols + j]);
+    return best;
+  });
+  const order = [...picked.keys()].sort((a, b) => strength[b] - strength[a]);
+  const chosen: number[] = [];
+  const want = Math.min(rows, order.length);
+  for (let t = 0; t < want; t++) chosen.push(order[Math.floor((t * (order.length - 1)) / Math.max(want - 1, 1))]);
+  const inputLabels = stmt.inputs.map((n) => bases.get(n)?.labels ?? []);
+  return [...new Set(chosen)].map((i) => {
+    const r = picked[i];
+    return {
+      input: xs.flatMap((x, k) => describeInput(x.data.subarray(r * x.cols, (r + 1) * x.cols), inputLabels[k])),
+      effects: readers.map((rd, k) => ({
+        reader: rd.name,
+        top: topEntries(effects[k].data.subarray(i * effects[k].cols, (i + 1) * effects[k].cols), rd.labels, 3),
+      })),
+    };
+  });
+}
+
+/**
+ * Runs the MLP stage over every opaque MLP line, in program order (earlier conversions change the inputs later
+ * lines see, as in the paper, which skips MLPs whose input passes through an unconverted one).
+ */
+export async function convertMlps(
+  session: Session,
+  start: Program,
+  opts: MlpStageOptions,
+): Promise<{ program: Program; explanations: MlpExplanation[] }> {
+  let program = start;
+  const explanations: MlpExplanation[] = [];
+  const mlpLines = program.statements.filter((s) => s.kind === 'elementwise' && s.fn.name === 'mlp').map((s) => s.name);
+  for (const [done, originalName] of mlpLines.entries()) {
+    session.report('primitives: MLPs', done / Math.max(mlpLines.length, 1), originalName);
+    const stmt = program.statements.find((s) => s.name === originalName);
+    if (!stmt || stmt.kind !== 'elementwise' || stmt.fn.name !== 'mlp') continue;
+    const mlp = program.mlps.get(stmt.fn.ref) as OpaqueMlp;
+    const allBases = inferBases(program);
+    const bases = stmt.inputs.map((n) => allBases.get(n) as Basis);
+    const xs = collectRows(opts.runner, program, opts.inputs, stmt.inputs, opts.maxRows);
+    const run = runOpaqueMlp(mlp, xs);
+    const attribution = attributeNeurons(mlp, xs, { coverage: opts.neuronCoverage, maxNeurons: opts.maxNeurons });
+    const explanation: MlpExplanation = {
+      line: originalName,
+      originalName,
+      ...(stmt.provenance ? { layer: stmt.provenance.layer } : {}),
+      candidates: [],
+      neurons: attribution.neurons,
+      neuronsFvu: attribution.keptFvu,
+    };
+    explanations.push(explanation);
+    const withNeurons = (p: Program, name: string): Program => {
+      const out = cloneProgram(p);
+      out.statements = p.statements.map((s) =>
+        s.name === name && s.provenance ? { ...s, provenance: { ...s.provenance, mlp: true, neurons: attribution.neurons } } : s,
+      );
+      return out;
+    };
+    const keepOpaque = (reason?: string): void => {
+      program = withNeurons(program, originalName);
+      explanation.table = effectTable(program, stmt, xs, run.output, allBases, opts.tableRows);
+      if (reason) explanation.skipped = reason;
+    };
+    const bad = bases.find((b) => b.kind === 'residual' || b.kind === 'numeric');
+    if (bad) {
+      keepOpaque(`its input is in the ${bad.kind} basis (an opaque MLP or a hand-written map upstream)`);
+      continue;
+    }
+    const candidates = mlpCandidates({
+      inputs: bases,
+      specialIds: specialIdSet(program),
+      viaAttention: stmt.inputs.some((n) => viaAttention(program, n)),
+      maxProduct: opts.maxProduct,
+    });
+    const fits: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
+    for (const cand of candidates) {
+      session.checkCancelled();
+      const f = features(cand, xs, bases);
+      const c = leastSquares(f, run.output);
+      const score: CandidateScore = { label: cand.label, fvu: fvu(matmul(f, c), run.output) };
+      explanation.candidates.push(score);
+      if (score.fvu < opts.maxFvu) fits.push({ cand, c, score });
+    }
+    fits.sort((a, b) => a.score.fvu - b.score.fvu);
+    let best: { program: Program; name: string; label: string; match: number; rank: number } | undefined;
+    for (const fit of fits.slice(0, opts.evaluations)) {
+      let trial: { program: Program; name: string };
+      try {
+        trial = replaceMlpLine(program, stmt, fit.cand, fit.c, bases, attribution.neurons);
+      } catch (err) {
+        if (err instanceof RebaseError) continue;
+        throw err;
+      }
+      const cleaned = eliminateDeadCode(trial.program);
+      const match = await session.evaluate(cleaned);
+      fit.score.match = match;
+      // The paper prefers no_op on near-ties (a +0.01 bonus): an alias is the simplest explanation.
+      const rank = match + (fit.cand.kind === 'alias' ? 0.01 : 0);
+      if (!best || rank > best.rank) best = { program: cleaned, name: trial.name, label: fit.cand.label, match, rank };
+    }
+    if (best && best.match >= opts.accept) {
+      program = best.program;
+      explanation.line = best.name;
+      explanation.primitive = best.label;
+      explanation.match = best.match;
+      session.steps.push({ stage: 'mlp', line: originalName, choice: best.label, match: best.match });
+    } else {
+      if (best) explanation.match = best.match;
+      keepOpaque(fits.length === 0 ? `no primitive fits with FVU < ${opts.maxFvu}` : undefined);
+    }
+  }
+  session.report('primitives: MLPs', 1);
+  return { program, explanations };
+}
+

@@ -1,0 +1,73 @@
+// Neuron-level provenance (beyond the paper): which hidden units of an MLP carry a line. The score of unit j is its
+// share of the output variance, var(a_j) · |W_proj[j]|², measured on the collected inputs: a unit whose activation
+// never changes only adds a constant (a bias) and carries no information, however large it is. The kept set is
+// the smallest prefix (by score) covering `coverage` of the total, and it is checked by ablation: with every other
+// unit frozen at its mean, how much of the output variance is left unexplained.
+import type { NeuronRef, OpaqueMlp } from '../../program/types';
+import { type Dense, fvu } from './linalg';
+import { runOpaqueMlp } from './opaque';
+
+export interface NeuronAttribution {
+  neurons: NeuronRef[];
+  /** FVU of the MLP output when only the kept neurons vary (others at their mean); small = they carry the line. */
+  keptFvu: number;
+  /** Share of the output variance the kept neurons account for (sum of their scores). */
+  coverage: number;
+}
+
+export interface NeuronOptions {
+  /** Cumulative share of the output variance to cover (default 0.9). */
+  coverage?: number;
+  /** At most this many neurons are listed (default 16). */
+  maxNeurons?: number;
+}
+
+export function attributeNeurons(mlp: OpaqueMlp, inputs: Dense[], options: NeuronOptions = {}): NeuronAttribution {
+  const want = options.coverage ?? 0.9;
+  const maxNeurons = options.maxNeurons ?? 16;
+  const run = runOpaqueMlp(mlp, inputs);
+  const { hidden } = run;
+  const rows = hidden.rows;
+  const h = hidden.cols;
+  const d = mlp.projW.cols;
+  const mean = new Float64Array(h);
+  const variance = new Float64Array(h);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < h; j++) mean[j] += hidden.data[r * h + j];
+  for (let j = 0; j < h; j++) mean[j] /= Math.max(rows, 1);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < h; j++) {
+      const e = hidden.data[r * h + j] - mean[j];
+      variance[j] += e * e;
+    }
+  }
+  const contrib = new Float64Array(h);
+  let total = 0;
+  for (let j = 0; j < h; j++) {
+    let w2 = 0;
+    for (let c = 0; c < d; c++) w2 += mlp.projW.data[j * d + c] ** 2;
+    contrib[j] = (variance[j] / Math.max(rows, 1)) * w2;
+    total += contrib[j];
+  }
+  const order = [...contrib.keys()].sort((a, b) => contrib[b] - contrib[a]);
+  const neurons: NeuronRef[] = [];
+  let covered = 0;
+  for (const j of order) {
+    if (neurons.length >= maxNeurons || (neurons.length > 0 && covered >= want) || contrib[j] <= 0) break;
+    const score = total > 0 ? contrib[j] / total : 0;
+    neurons.push({ index: j, score: Math.round(score * 1e4) / 1e4 });
+    covered += score;
+  }
+  // Ablation check: rebuild the output from the kept units' activations and everyone else's mean.
+  const kept = new Set(neurons.map((n) => n.index));
+  const approx = new Float64Array(rows * d);
+  for (let r = 0; r < rows; r++) {
+    const o = r * d;
+    for (let c = 0; c < d; c++) approx[o + c] = mlp.projB[c];
+    for (let j = 0; j < h; j++) {
+      const a = kept.has(j) ? hidden.data[r * h + j] : mean[j];
+      if (a === 0) continue;
+      for (let c = 0; c < d; c++) approx[o + c] += a * mlp.projW.data[j * d + c];
+    }
+  }
+  return { neurons, keptFvu: fvu({ rows, cols: d, data: approx }, run.output), coverage: covered };
+}

@@ -1,0 +1,29 @@
+// State shared by the stages of one simplifyProgram run: counted, cancellable evaluation and the step log.
+import type { Program } from '../../program/types';
+import { CancelledError } from '../../util/errors';
+import type { Evaluate, StepRecord } from './types';
+
+export class Session {
+  evaluations = 0;
+  readonly steps: StepRecord[] = [];
+
+  constructor(
+    private readonly evaluateFn: Evaluate,
+    readonly signal?: AbortSignal,
+    private readonly progress?: (p: { stage: string; fraction: number; message?: string }) => void,
+  ) {}
+
+  checkCancelled(): void {
+    if (this.signal?.aborted) throw new CancelledError();
+  }
+
+  async evaluate(p: Program): Promise<number> {
+    this.checkCancelled();
+    this.evaluations++;
+    return await this.evaluateFn(p);
+  }
+
+  report(stage: string, fraction: number, message?: string): void {
+    this.progress?.({ stage, fraction: Math.max(0, Math.min(1, fraction)), ...(message !== undefined ? { message } : {}) });
+  }
+}
