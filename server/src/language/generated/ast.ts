@@ -8,77 +8,1254 @@ import * as langium from 'langium';
 
 export const RaspTerminals = {
     WS: /\s+/,
-    ID: /[_a-zA-Z][\w_]*/,
-    SL_COMMENT: /#[^\n\r]*/,
+    ANNOTATION: /#[ \t]*layer\b[^\r\n]*/,
+    SL_COMMENT: /#[^\r\n]*/,
+    CIRCLED: /\\circled\{[A-Za-z0-9_]+\}/,
+    SPECIAL: /<[A-Za-z_][A-Za-z0-9_]*>/,
+    ID: /[_a-zA-Z][\w]*/,
+    NUMBER: /(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/,
+    STRING: /"(\\.|[^"\\\r\n])*"/,
 };
 
 export type RaspTerminalNames = keyof typeof RaspTerminals;
 
 export type RaspKeywordNames =
-    | "=";
+    | "!"
+    | "!="
+    | "%"
+    | "&&"
+    | "("
+    | ")"
+    | "*"
+    | "+"
+    | ","
+    | "-"
+    | "/"
+    | "<"
+    | "<="
+    | "="
+    | "=="
+    | ">"
+    | ">="
+    | "["
+    | "]"
+    | "aggregate"
+    | "bias"
+    | "d_head"
+    | "example"
+    | "from"
+    | "inp"
+    | "is"
+    | "k"
+    | "matrix"
+    | "model"
+    | "not_converted_proj_to_vocab"
+    | "op"
+    | "output"
+    | "positions"
+    | "prediction"
+    | "program"
+    | "proj_to_vocab"
+    | "project"
+    | "q"
+    | "s"
+    | "scale"
+    | "select"
+    | "selection"
+    | "sha256"
+    | "sigmoid"
+    | "softmax"
+    | "special_op"
+    | "special_scale"
+    | "task"
+    | "uniform"
+    | "v"
+    | "vocab"
+    | "weights"
+    | "||";
 
 export type RaspTokenNames = RaspTerminalNames | RaspKeywordNames;
 
-export interface Model extends langium.AstNode {
-    readonly $type: 'Model';
-    statements: Array<Statement>;
+export interface AggregateStmt extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'AggregateStmt';
+    annotation?: string;
+    emptySelectors: boolean;
+    name: Name;
+    selectors: Array<Name>;
+    v: Name;
 }
 
-export const Model = {
-    $type: 'Model',
-    statements: 'statements'
+export const AggregateStmt = {
+    $type: 'AggregateStmt',
+    annotation: 'annotation',
+    emptySelectors: 'emptySelectors',
+    name: 'name',
+    selectors: 'selectors',
+    v: 'v'
 } as const;
 
-export function isModel(item: unknown): item is Model {
-    return reflection.isInstance(item, Model.$type);
+export function isAggregateStmt(item: unknown): item is AggregateStmt {
+    return reflection.isInstance(item, AggregateStmt.$type);
 }
 
-export interface Statement extends langium.AstNode {
-    readonly $container: Model;
-    readonly $type: 'Statement';
-    name: string;
-    value: string;
+export interface BinaryExpr extends langium.AstNode {
+    readonly $container: CallArg | IndexExpr | LabelExpr | MapStmt | ParenExpr;
+    readonly $type: 'BinaryExpr';
+    left: UnaryExpr;
+    operator: '!=' | '%' | '&&' | '*' | '+' | '-' | '/' | '<' | '<=' | '==' | '>' | '>=' | '||';
+    right: UnaryExpr;
 }
+
+export const BinaryExpr = {
+    $type: 'BinaryExpr',
+    left: 'left',
+    operator: 'operator',
+    right: 'right'
+} as const;
+
+export function isBinaryExpr(item: unknown): item is BinaryExpr {
+    return reflection.isInstance(item, BinaryExpr.$type);
+}
+
+export interface CallArg extends langium.AstNode {
+    readonly $container: CallExpr;
+    readonly $type: 'CallArg';
+    argName?: Name;
+    value: Expr;
+}
+
+export const CallArg = {
+    $type: 'CallArg',
+    argName: 'argName',
+    value: 'value'
+} as const;
+
+export function isCallArg(item: unknown): item is CallArg {
+    return reflection.isInstance(item, CallArg.$type);
+}
+
+export interface CallExpr extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'CallExpr';
+    args: Array<CallArg>;
+    fn: Name;
+}
+
+export const CallExpr = {
+    $type: 'CallExpr',
+    args: 'args',
+    fn: 'fn'
+} as const;
+
+export function isCallExpr(item: unknown): item is CallExpr {
+    return reflection.isInstance(item, CallExpr.$type);
+}
+
+export interface CircledOp extends langium.AstNode {
+    readonly $container: ProjectStmt | SelectStmt;
+    readonly $type: 'CircledOp';
+    circled: string;
+}
+
+export const CircledOp = {
+    $type: 'CircledOp',
+    circled: 'circled'
+} as const;
+
+export function isCircledOp(item: unknown): item is CircledOp {
+    return reflection.isInstance(item, CircledOp.$type);
+}
+
+export interface DHeadDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'DHeadDecl';
+    value: number;
+}
+
+export const DHeadDecl = {
+    $type: 'DHeadDecl',
+    value: 'value'
+} as const;
+
+export function isDHeadDecl(item: unknown): item is DHeadDecl {
+    return reflection.isInstance(item, DHeadDecl.$type);
+}
+
+export type Element = MatrixDecl | Statement;
+
+export const Element = {
+    $type: 'Element'
+} as const;
+
+export function isElement(item: unknown): item is Element {
+    return reflection.isInstance(item, Element.$type);
+}
+
+export interface ExampleDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'ExampleDecl';
+    input: string;
+}
+
+export const ExampleDecl = {
+    $type: 'ExampleDecl',
+    input: 'input'
+} as const;
+
+export function isExampleDecl(item: unknown): item is ExampleDecl {
+    return reflection.isInstance(item, ExampleDecl.$type);
+}
+
+export type Expr = BinaryExpr;
+
+export const Expr = {
+    $type: 'Expr'
+} as const;
+
+export function isExpr(item: unknown): item is Expr {
+    return reflection.isInstance(item, Expr.$type);
+}
+
+export type HeaderItem = DHeadDecl | ExampleDecl | ModelDecl | OutputDecl | PositionsDecl | ProgramDecl | TaskDecl | VocabDecl | WeightsDecl;
+
+export const HeaderItem = {
+    $type: 'HeaderItem'
+} as const;
+
+export function isHeaderItem(item: unknown): item is HeaderItem {
+    return reflection.isInstance(item, HeaderItem.$type);
+}
+
+export interface IndexExpr extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'IndexExpr';
+    key: Expr;
+    target: Name;
+}
+
+export const IndexExpr = {
+    $type: 'IndexExpr',
+    key: 'key',
+    target: 'target'
+} as const;
+
+export function isIndexExpr(item: unknown): item is IndexExpr {
+    return reflection.isInstance(item, IndexExpr.$type);
+}
+
+export type Label = LabelExpr | UniformSelection;
+
+export const Label = {
+    $type: 'Label'
+} as const;
+
+export function isLabel(item: unknown): item is Label {
+    return reflection.isInstance(item, Label.$type);
+}
+
+export interface LabelExpr extends langium.AstNode {
+    readonly $container: LabelOp;
+    readonly $type: 'LabelExpr';
+    expr: Expr;
+    position?: Name;
+}
+
+export const LabelExpr = {
+    $type: 'LabelExpr',
+    expr: 'expr',
+    position: 'position'
+} as const;
+
+export function isLabelExpr(item: unknown): item is LabelExpr {
+    return reflection.isInstance(item, LabelExpr.$type);
+}
+
+export interface LabelOp extends langium.AstNode {
+    readonly $container: ProjectStmt | SelectStmt;
+    readonly $type: 'LabelOp';
+    label: Label;
+}
+
+export const LabelOp = {
+    $type: 'LabelOp',
+    label: 'label'
+} as const;
+
+export function isLabelOp(item: unknown): item is LabelOp {
+    return reflection.isInstance(item, LabelOp.$type);
+}
+
+export interface MapStmt extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'MapStmt';
+    annotation?: string;
+    expr: Expr;
+    name: Name;
+}
+
+export const MapStmt = {
+    $type: 'MapStmt',
+    annotation: 'annotation',
+    expr: 'expr',
+    name: 'name'
+} as const;
+
+export function isMapStmt(item: unknown): item is MapStmt {
+    return reflection.isInstance(item, MapStmt.$type);
+}
+
+export interface MatrixDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'MatrixDecl';
+    cols?: number;
+    matrixRows: Array<MatrixRow>;
+    name: Name;
+    rows?: number;
+    sidecar: boolean;
+}
+
+export const MatrixDecl = {
+    $type: 'MatrixDecl',
+    cols: 'cols',
+    matrixRows: 'matrixRows',
+    name: 'name',
+    rows: 'rows',
+    sidecar: 'sidecar'
+} as const;
+
+export function isMatrixDecl(item: unknown): item is MatrixDecl {
+    return reflection.isInstance(item, MatrixDecl.$type);
+}
+
+export interface MatrixRow extends langium.AstNode {
+    readonly $container: MatrixDecl;
+    readonly $type: 'MatrixRow';
+    values: Array<SignedNumber>;
+}
+
+export const MatrixRow = {
+    $type: 'MatrixRow',
+    values: 'values'
+} as const;
+
+export function isMatrixRow(item: unknown): item is MatrixRow {
+    return reflection.isInstance(item, MatrixRow.$type);
+}
+
+export interface ModelDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'ModelDecl';
+    path: string;
+    sha?: string;
+}
+
+export const ModelDecl = {
+    $type: 'ModelDecl',
+    path: 'path',
+    sha: 'sha'
+} as const;
+
+export function isModelDecl(item: unknown): item is ModelDecl {
+    return reflection.isInstance(item, ModelDecl.$type);
+}
+
+export type Name = 'from' | 'inp' | 'k' | 'op' | 'q' | 's' | 'scale' | 'selection' | 'uniform' | 'v' | string;
+
+export function isName(item: unknown): item is Name {
+    return item === 'q' || item === 'k' || item === 'v' || item === 's' || item === 'inp' || item === 'op' || item === 'uniform' || item === 'selection' || item === 'scale' || item === 'from' || (typeof item === 'string' && (/[_a-zA-Z][\w]*/.test(item)));
+}
+
+export interface NamedOp extends langium.AstNode {
+    readonly $container: ProjectStmt | SelectStmt;
+    readonly $type: 'NamedOp';
+    matrix: Name;
+}
+
+export const NamedOp = {
+    $type: 'NamedOp',
+    matrix: 'matrix'
+} as const;
+
+export function isNamedOp(item: unknown): item is NamedOp {
+    return reflection.isInstance(item, NamedOp.$type);
+}
+
+export interface NameExpr extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'NameExpr';
+    ref: Name;
+}
+
+export const NameExpr = {
+    $type: 'NameExpr',
+    ref: 'ref'
+} as const;
+
+export function isNameExpr(item: unknown): item is NameExpr {
+    return reflection.isInstance(item, NameExpr.$type);
+}
+
+export interface NegExpr extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'NegExpr';
+    arg: UnaryExpr;
+    op: '!' | '-';
+}
+
+export const NegExpr = {
+    $type: 'NegExpr',
+    arg: 'arg',
+    op: 'op'
+} as const;
+
+export function isNegExpr(item: unknown): item is NegExpr {
+    return reflection.isInstance(item, NegExpr.$type);
+}
+
+export interface NumberLit extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'NumberLit';
+    value: number;
+}
+
+export const NumberLit = {
+    $type: 'NumberLit',
+    value: 'value'
+} as const;
+
+export function isNumberLit(item: unknown): item is NumberLit {
+    return reflection.isInstance(item, NumberLit.$type);
+}
+
+export type OpSpec = CircledOp | LabelOp | NamedOp;
+
+export const OpSpec = {
+    $type: 'OpSpec'
+} as const;
+
+export function isOpSpec(item: unknown): item is OpSpec {
+    return reflection.isInstance(item, OpSpec.$type);
+}
+
+export interface OutputDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'OutputDecl';
+    kind: 'sigmoid' | 'softmax';
+}
+
+export const OutputDecl = {
+    $type: 'OutputDecl',
+    kind: 'kind'
+} as const;
+
+export function isOutputDecl(item: unknown): item is OutputDecl {
+    return reflection.isInstance(item, OutputDecl.$type);
+}
+
+export interface ParenExpr extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'ParenExpr';
+    inner: Expr;
+}
+
+export const ParenExpr = {
+    $type: 'ParenExpr',
+    inner: 'inner'
+} as const;
+
+export function isParenExpr(item: unknown): item is ParenExpr {
+    return reflection.isInstance(item, ParenExpr.$type);
+}
+
+export interface PositionsDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'PositionsDecl';
+    count: number;
+}
+
+export const PositionsDecl = {
+    $type: 'PositionsDecl',
+    count: 'count'
+} as const;
+
+export function isPositionsDecl(item: unknown): item is PositionsDecl {
+    return reflection.isInstance(item, PositionsDecl.$type);
+}
+
+export interface PredictionStmt extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'PredictionStmt';
+    annotation?: string;
+    fn: 'sigmoid' | 'softmax';
+    name: 'prediction';
+    terms: Array<Name>;
+}
+
+export const PredictionStmt = {
+    $type: 'PredictionStmt',
+    annotation: 'annotation',
+    fn: 'fn',
+    name: 'name',
+    terms: 'terms'
+} as const;
+
+export function isPredictionStmt(item: unknown): item is PredictionStmt {
+    return reflection.isInstance(item, PredictionStmt.$type);
+}
+
+export type Primary = CallExpr | IndexExpr | NameExpr | NumberLit | ParenExpr | SpecialLit | TokenLit;
+
+export const Primary = {
+    $type: 'Primary'
+} as const;
+
+export function isPrimary(item: unknown): item is Primary {
+    return reflection.isInstance(item, Primary.$type);
+}
+
+export interface ProgramDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'ProgramDecl';
+    title: string;
+}
+
+export const ProgramDecl = {
+    $type: 'ProgramDecl',
+    title: 'title'
+} as const;
+
+export function isProgramDecl(item: unknown): item is ProgramDecl {
+    return reflection.isInstance(item, ProgramDecl.$type);
+}
+
+export interface ProjectStmt extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'ProjectStmt';
+    annotation?: string;
+    bias: boolean;
+    form: 'not_converted_proj_to_vocab' | 'proj_to_vocab' | 'project';
+    inp?: Name;
+    name: Name;
+    op?: OpSpec;
+    scale?: SignedNumber;
+    specialOp?: OpSpec;
+    specialScale?: SignedNumber;
+}
+
+export const ProjectStmt = {
+    $type: 'ProjectStmt',
+    annotation: 'annotation',
+    bias: 'bias',
+    form: 'form',
+    inp: 'inp',
+    name: 'name',
+    op: 'op',
+    scale: 'scale',
+    specialOp: 'specialOp',
+    specialScale: 'specialScale'
+} as const;
+
+export function isProjectStmt(item: unknown): item is ProjectStmt {
+    return reflection.isInstance(item, ProjectStmt.$type);
+}
+
+export interface RaspFile extends langium.AstNode {
+    readonly $type: 'RaspFile';
+    elements: Array<Element>;
+    header: Array<HeaderItem>;
+}
+
+export const RaspFile = {
+    $type: 'RaspFile',
+    elements: 'elements',
+    header: 'header'
+} as const;
+
+export function isRaspFile(item: unknown): item is RaspFile {
+    return reflection.isInstance(item, RaspFile.$type);
+}
+
+export interface SelectStmt extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'SelectStmt';
+    annotation?: string;
+    k: Name;
+    name: Name;
+    op?: OpSpec;
+    q?: Name;
+    scale?: SignedNumber;
+    specialOp?: OpSpec;
+    specialScale?: SignedNumber;
+}
+
+export const SelectStmt = {
+    $type: 'SelectStmt',
+    annotation: 'annotation',
+    k: 'k',
+    name: 'name',
+    op: 'op',
+    q: 'q',
+    scale: 'scale',
+    specialOp: 'specialOp',
+    specialScale: 'specialScale'
+} as const;
+
+export function isSelectStmt(item: unknown): item is SelectStmt {
+    return reflection.isInstance(item, SelectStmt.$type);
+}
+
+export type SignedNumber = number;
+
+export function isSignedNumber(item: unknown): item is SignedNumber {
+    return typeof item === 'number';
+}
+
+export interface SpecialLit extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'SpecialLit';
+    text: string;
+}
+
+export const SpecialLit = {
+    $type: 'SpecialLit',
+    text: 'text'
+} as const;
+
+export function isSpecialLit(item: unknown): item is SpecialLit {
+    return reflection.isInstance(item, SpecialLit.$type);
+}
+
+export type Statement = AggregateStmt | MapStmt | PredictionStmt | ProjectStmt | SelectStmt;
 
 export const Statement = {
-    $type: 'Statement',
-    name: 'name',
-    value: 'value'
+    $type: 'Statement'
 } as const;
 
 export function isStatement(item: unknown): item is Statement {
     return reflection.isInstance(item, Statement.$type);
 }
 
+export interface TaskDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'TaskDecl';
+    task: string;
+}
+
+export const TaskDecl = {
+    $type: 'TaskDecl',
+    task: 'task'
+} as const;
+
+export function isTaskDecl(item: unknown): item is TaskDecl {
+    return reflection.isInstance(item, TaskDecl.$type);
+}
+
+export interface TokenLit extends langium.AstNode {
+    readonly $container: BinaryExpr | NegExpr;
+    readonly $type: 'TokenLit';
+    text: string;
+}
+
+export const TokenLit = {
+    $type: 'TokenLit',
+    text: 'text'
+} as const;
+
+export function isTokenLit(item: unknown): item is TokenLit {
+    return reflection.isInstance(item, TokenLit.$type);
+}
+
+export type UnaryExpr = NegExpr | Primary;
+
+export const UnaryExpr = {
+    $type: 'UnaryExpr'
+} as const;
+
+export function isUnaryExpr(item: unknown): item is UnaryExpr {
+    return reflection.isInstance(item, UnaryExpr.$type);
+}
+
+export interface UniformSelection extends langium.AstNode {
+    readonly $container: LabelOp;
+    readonly $type: 'UniformSelection';
+    legacy: 'uniform';
+}
+
+export const UniformSelection = {
+    $type: 'UniformSelection',
+    legacy: 'legacy'
+} as const;
+
+export function isUniformSelection(item: unknown): item is UniformSelection {
+    return reflection.isInstance(item, UniformSelection.$type);
+}
+
+export interface VocabDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'VocabDecl';
+    tokens: Array<VocabEntry>;
+}
+
+export const VocabDecl = {
+    $type: 'VocabDecl',
+    tokens: 'tokens'
+} as const;
+
+export function isVocabDecl(item: unknown): item is VocabDecl {
+    return reflection.isInstance(item, VocabDecl.$type);
+}
+
+export type VocabEntry = Name | number | string;
+
+
+export interface WeightsDecl extends langium.AstNode {
+    readonly $container: RaspFile;
+    readonly $type: 'WeightsDecl';
+    file: string;
+}
+
+export const WeightsDecl = {
+    $type: 'WeightsDecl',
+    file: 'file'
+} as const;
+
+export function isWeightsDecl(item: unknown): item is WeightsDecl {
+    return reflection.isInstance(item, WeightsDecl.$type);
+}
+
 export type RaspAstType = {
-    Model: Model
+    AggregateStmt: AggregateStmt
+    BinaryExpr: BinaryExpr
+    CallArg: CallArg
+    CallExpr: CallExpr
+    CircledOp: CircledOp
+    DHeadDecl: DHeadDecl
+    Element: Element
+    ExampleDecl: ExampleDecl
+    Expr: Expr
+    HeaderItem: HeaderItem
+    IndexExpr: IndexExpr
+    Label: Label
+    LabelExpr: LabelExpr
+    LabelOp: LabelOp
+    MapStmt: MapStmt
+    MatrixDecl: MatrixDecl
+    MatrixRow: MatrixRow
+    ModelDecl: ModelDecl
+    NameExpr: NameExpr
+    NamedOp: NamedOp
+    NegExpr: NegExpr
+    NumberLit: NumberLit
+    OpSpec: OpSpec
+    OutputDecl: OutputDecl
+    ParenExpr: ParenExpr
+    PositionsDecl: PositionsDecl
+    PredictionStmt: PredictionStmt
+    Primary: Primary
+    ProgramDecl: ProgramDecl
+    ProjectStmt: ProjectStmt
+    RaspFile: RaspFile
+    SelectStmt: SelectStmt
+    SpecialLit: SpecialLit
     Statement: Statement
+    TaskDecl: TaskDecl
+    TokenLit: TokenLit
+    UnaryExpr: UnaryExpr
+    UniformSelection: UniformSelection
+    VocabDecl: VocabDecl
+    WeightsDecl: WeightsDecl
 }
 
 export class RaspAstReflection extends langium.AbstractAstReflection {
     override readonly types = {
-        Model: {
-            name: Model.$type,
+        AggregateStmt: {
+            name: AggregateStmt.$type,
             properties: {
-                statements: {
-                    name: Model.statements,
+                annotation: {
+                    name: AggregateStmt.annotation,
+                    optional: true
+                },
+                emptySelectors: {
+                    name: AggregateStmt.emptySelectors,
+                    defaultValue: false,
+                    optional: true
+                },
+                name: {
+                    name: AggregateStmt.name
+                },
+                selectors: {
+                    name: AggregateStmt.selectors,
+                    defaultValue: [],
+                    optional: true
+                },
+                v: {
+                    name: AggregateStmt.v
+                }
+            },
+            superTypes: [Statement.$type]
+        },
+        BinaryExpr: {
+            name: BinaryExpr.$type,
+            properties: {
+                left: {
+                    name: BinaryExpr.left
+                },
+                operator: {
+                    name: BinaryExpr.operator
+                },
+                right: {
+                    name: BinaryExpr.right
+                }
+            },
+            superTypes: [Expr.$type]
+        },
+        CallArg: {
+            name: CallArg.$type,
+            properties: {
+                argName: {
+                    name: CallArg.argName,
+                    optional: true
+                },
+                value: {
+                    name: CallArg.value
+                }
+            },
+            superTypes: []
+        },
+        CallExpr: {
+            name: CallExpr.$type,
+            properties: {
+                args: {
+                    name: CallExpr.args,
+                    defaultValue: [],
+                    optional: true
+                },
+                fn: {
+                    name: CallExpr.fn
+                }
+            },
+            superTypes: [Primary.$type]
+        },
+        CircledOp: {
+            name: CircledOp.$type,
+            properties: {
+                circled: {
+                    name: CircledOp.circled
+                }
+            },
+            superTypes: [OpSpec.$type]
+        },
+        DHeadDecl: {
+            name: DHeadDecl.$type,
+            properties: {
+                value: {
+                    name: DHeadDecl.value
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        Element: {
+            name: Element.$type,
+            properties: {
+            },
+            superTypes: []
+        },
+        ExampleDecl: {
+            name: ExampleDecl.$type,
+            properties: {
+                input: {
+                    name: ExampleDecl.input
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        Expr: {
+            name: Expr.$type,
+            properties: {
+            },
+            superTypes: []
+        },
+        HeaderItem: {
+            name: HeaderItem.$type,
+            properties: {
+            },
+            superTypes: []
+        },
+        IndexExpr: {
+            name: IndexExpr.$type,
+            properties: {
+                key: {
+                    name: IndexExpr.key
+                },
+                target: {
+                    name: IndexExpr.target
+                }
+            },
+            superTypes: [Primary.$type]
+        },
+        Label: {
+            name: Label.$type,
+            properties: {
+            },
+            superTypes: []
+        },
+        LabelExpr: {
+            name: LabelExpr.$type,
+            properties: {
+                expr: {
+                    name: LabelExpr.expr
+                },
+                position: {
+                    name: LabelExpr.position,
+                    optional: true
+                }
+            },
+            superTypes: [Label.$type]
+        },
+        LabelOp: {
+            name: LabelOp.$type,
+            properties: {
+                label: {
+                    name: LabelOp.label
+                }
+            },
+            superTypes: [OpSpec.$type]
+        },
+        MapStmt: {
+            name: MapStmt.$type,
+            properties: {
+                annotation: {
+                    name: MapStmt.annotation,
+                    optional: true
+                },
+                expr: {
+                    name: MapStmt.expr
+                },
+                name: {
+                    name: MapStmt.name
+                }
+            },
+            superTypes: [Statement.$type]
+        },
+        MatrixDecl: {
+            name: MatrixDecl.$type,
+            properties: {
+                cols: {
+                    name: MatrixDecl.cols,
+                    optional: true
+                },
+                matrixRows: {
+                    name: MatrixDecl.matrixRows,
+                    defaultValue: [],
+                    optional: true
+                },
+                name: {
+                    name: MatrixDecl.name
+                },
+                rows: {
+                    name: MatrixDecl.rows,
+                    optional: true
+                },
+                sidecar: {
+                    name: MatrixDecl.sidecar,
+                    defaultValue: false,
+                    optional: true
+                }
+            },
+            superTypes: [Element.$type]
+        },
+        MatrixRow: {
+            name: MatrixRow.$type,
+            properties: {
+                values: {
+                    name: MatrixRow.values,
                     defaultValue: [],
                     optional: true
                 }
             },
             superTypes: []
         },
-        Statement: {
-            name: Statement.$type,
+        ModelDecl: {
+            name: ModelDecl.$type,
             properties: {
-                name: {
-                    name: Statement.name
+                path: {
+                    name: ModelDecl.path
                 },
+                sha: {
+                    name: ModelDecl.sha,
+                    optional: true
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        NameExpr: {
+            name: NameExpr.$type,
+            properties: {
+                ref: {
+                    name: NameExpr.ref
+                }
+            },
+            superTypes: [Primary.$type]
+        },
+        NamedOp: {
+            name: NamedOp.$type,
+            properties: {
+                matrix: {
+                    name: NamedOp.matrix
+                }
+            },
+            superTypes: [OpSpec.$type]
+        },
+        NegExpr: {
+            name: NegExpr.$type,
+            properties: {
+                arg: {
+                    name: NegExpr.arg
+                },
+                op: {
+                    name: NegExpr.op
+                }
+            },
+            superTypes: [UnaryExpr.$type]
+        },
+        NumberLit: {
+            name: NumberLit.$type,
+            properties: {
                 value: {
-                    name: Statement.value
+                    name: NumberLit.value
+                }
+            },
+            superTypes: [Primary.$type]
+        },
+        OpSpec: {
+            name: OpSpec.$type,
+            properties: {
+            },
+            superTypes: []
+        },
+        OutputDecl: {
+            name: OutputDecl.$type,
+            properties: {
+                kind: {
+                    name: OutputDecl.kind
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        ParenExpr: {
+            name: ParenExpr.$type,
+            properties: {
+                inner: {
+                    name: ParenExpr.inner
+                }
+            },
+            superTypes: [Primary.$type]
+        },
+        PositionsDecl: {
+            name: PositionsDecl.$type,
+            properties: {
+                count: {
+                    name: PositionsDecl.count
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        PredictionStmt: {
+            name: PredictionStmt.$type,
+            properties: {
+                annotation: {
+                    name: PredictionStmt.annotation,
+                    optional: true
+                },
+                fn: {
+                    name: PredictionStmt.fn
+                },
+                name: {
+                    name: PredictionStmt.name
+                },
+                terms: {
+                    name: PredictionStmt.terms,
+                    defaultValue: []
+                }
+            },
+            superTypes: [Statement.$type]
+        },
+        Primary: {
+            name: Primary.$type,
+            properties: {
+            },
+            superTypes: [UnaryExpr.$type]
+        },
+        ProgramDecl: {
+            name: ProgramDecl.$type,
+            properties: {
+                title: {
+                    name: ProgramDecl.title
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        ProjectStmt: {
+            name: ProjectStmt.$type,
+            properties: {
+                annotation: {
+                    name: ProjectStmt.annotation,
+                    optional: true
+                },
+                bias: {
+                    name: ProjectStmt.bias,
+                    defaultValue: false,
+                    optional: true
+                },
+                form: {
+                    name: ProjectStmt.form
+                },
+                inp: {
+                    name: ProjectStmt.inp,
+                    optional: true
+                },
+                name: {
+                    name: ProjectStmt.name
+                },
+                op: {
+                    name: ProjectStmt.op,
+                    optional: true
+                },
+                scale: {
+                    name: ProjectStmt.scale,
+                    optional: true
+                },
+                specialOp: {
+                    name: ProjectStmt.specialOp,
+                    optional: true
+                },
+                specialScale: {
+                    name: ProjectStmt.specialScale,
+                    optional: true
+                }
+            },
+            superTypes: [Statement.$type]
+        },
+        RaspFile: {
+            name: RaspFile.$type,
+            properties: {
+                elements: {
+                    name: RaspFile.elements,
+                    defaultValue: [],
+                    optional: true
+                },
+                header: {
+                    name: RaspFile.header,
+                    defaultValue: [],
+                    optional: true
                 }
             },
             superTypes: []
+        },
+        SelectStmt: {
+            name: SelectStmt.$type,
+            properties: {
+                annotation: {
+                    name: SelectStmt.annotation,
+                    optional: true
+                },
+                k: {
+                    name: SelectStmt.k
+                },
+                name: {
+                    name: SelectStmt.name
+                },
+                op: {
+                    name: SelectStmt.op,
+                    optional: true
+                },
+                q: {
+                    name: SelectStmt.q,
+                    optional: true
+                },
+                scale: {
+                    name: SelectStmt.scale,
+                    optional: true
+                },
+                specialOp: {
+                    name: SelectStmt.specialOp,
+                    optional: true
+                },
+                specialScale: {
+                    name: SelectStmt.specialScale,
+                    optional: true
+                }
+            },
+            superTypes: [Statement.$type]
+        },
+        SpecialLit: {
+            name: SpecialLit.$type,
+            properties: {
+                text: {
+                    name: SpecialLit.text
+                }
+            },
+            superTypes: [Primary.$type]
+        },
+        Statement: {
+            name: Statement.$type,
+            properties: {
+            },
+            superTypes: [Element.$type]
+        },
+        TaskDecl: {
+            name: TaskDecl.$type,
+            properties: {
+                task: {
+                    name: TaskDecl.task
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        TokenLit: {
+            name: TokenLit.$type,
+            properties: {
+                text: {
+                    name: TokenLit.text
+                }
+            },
+            superTypes: [Primary.$type]
+        },
+        UnaryExpr: {
+            name: UnaryExpr.$type,
+            properties: {
+            },
+            superTypes: []
+        },
+        UniformSelection: {
+            name: UniformSelection.$type,
+            properties: {
+                legacy: {
+                    name: UniformSelection.legacy
+                }
+            },
+            superTypes: [Label.$type]
+        },
+        VocabDecl: {
+            name: VocabDecl.$type,
+            properties: {
+                tokens: {
+                    name: VocabDecl.tokens,
+                    defaultValue: [],
+                    optional: true
+                }
+            },
+            superTypes: [HeaderItem.$type]
+        },
+        WeightsDecl: {
+            name: WeightsDecl.$type,
+            properties: {
+                file: {
+                    name: WeightsDecl.file
+                }
+            },
+            superTypes: [HeaderItem.$type]
         }
     } as const satisfies langium.AstMetaData
 }
