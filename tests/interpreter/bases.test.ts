@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { inferBases, MAX_PRODUCT_SIZE, ProgramError } from '../../server/src/program/bases';
 import type { Statement } from '../../server/src/program/types';
 import { UserError } from '../../server/src/util/errors';
-import { IDENTITY, makeProgram, matrix } from './helpers';
+import { bin, IDENTITY, makeProgram, matrix, pred, refs } from './helpers';
+
+const DIAG_KEY = pred('k==BOS', bin('==', refs.k, { kind: 'special', name: 'BOS' }));
 
 const vocab = ['a', 'b', 'c', '<bos>', '<sep>', '<eos>', '<pad>'];
 
@@ -79,7 +81,7 @@ describe('inferBases', () => {
     );
     expect(bad([proj, { ...proj }, predict])).toMatch(/line 2.*already defined/);
     expect(
-      bad([{ kind: 'select', name: 's1', line: 0, k: 'token', op: IDENTITY }, { kind: 'aggregate', name: 'a1', line: 0, selectors: [], v: 's1' }, proj, predict]),
+      bad([{ kind: 'select', name: 's1', line: 0, k: 'token', op: DIAG_KEY }, { kind: 'aggregate', name: 'a1', line: 0, selectors: [], v: 's1' }, proj, predict]),
     ).toMatch(/'s1' is a selector/);
     expect(bad([{ kind: 'aggregate', name: 'a1', line: 0, selectors: ['token'], v: 'token' }, proj, predict])).toMatch(
       /'token' is a variable, not a selector/,
@@ -93,7 +95,7 @@ describe('inferBases', () => {
     expect(
       bad([{ kind: 'project', name: 'l1', line: 0, inp: 'token', op: { kind: 'matrix', ref: 'M' } }, predict], { matrices: { M: matrix(3, 7, () => 0) } }),
     ).toMatch(/matrix M is 3x7, expected 7x7/);
-    expect(bad([{ kind: 'select', name: 's1', line: 0, q: 'pos', k: 'token', op: IDENTITY, specialOp: IDENTITY }, proj, predict])).toMatch(
+    expect(bad([{ kind: 'select', name: 's1', line: 0, q: 'pos', k: 'token', op: DIAG_KEY, specialOp: DIAG_KEY }, proj, predict])).toMatch(
       /special_op needs a token-basis query/,
     );
     expect(bad([proj, { ...predict, terms: ['token'] }])).toMatch(/not a projection/);

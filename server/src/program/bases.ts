@@ -84,6 +84,116 @@ export function exprRefs(expr: Expr, out: Set<string> = new Set()): Set<string> 
   return out;
 }
 
+/** Functions a hand-written expression may call, with their arity ('n' = two or more). */
+export const EXPR_FUNCTIONS: Readonly<Record<string, number | 'n'>> = {
+  abs: 1,
+  sign: 1,
+  floor: 1,
+  ceil: 1,
+  round: 1,
+  sqrt: 1,
+  exp: 1,
+  log: 1,
+  relu: 1,
+  pow: 2,
+  clamp: 3,
+  min: 'n',
+  max: 'n',
+};
+
+/** Where an expression appears: a select's predicate, a projection's predicate, or an element-wise map. */
+export type ExprContext =
+  | { kind: 'select'; pair: boolean }
+  | { kind: 'project'; hasInput: boolean }
+  | { kind: 'map'; bases: Map<string, Basis> };
+
+/** Static checks of an expression: names it may read, token literals, special tokens, functions. */
+export function checkExpr(program: Program, stmt: Statement, expr: Expr, ctx: ExprContext): void {
+  const fail = (msg: string): never => {
+    throw new ProgramError(msg, stmt);
+  };
+  const walk = (e: Expr): void => {
+    switch (e.kind) {
+      case 'num':
+        if (!Number.isFinite(e.value)) fail(`number ${e.value} is not finite`);
+        break;
+      case 'ref':
+        if (ctx.kind === 'select') {
+          if (e.name === 'k' || (e.name === 'q' && ctx.pair)) break;
+          fail(
+            e.name === 'q'
+              ? `a key-only select has no query: its op cannot use q`
+              : `a select op can only use q and k, not '${e.name}'`,
+          );
+        } else if (ctx.kind === 'project') {
+          if (e.name === 'out' || (e.name === 'inp' && ctx.hasInput)) break;
+          fail(
+            e.name === 'inp'
+              ? `a bias projection has no input: its op cannot use inp`
+              : `a project op can only use inp and out, not '${e.name}'`,
+          );
+        } else if (!ctx.bases.has(e.name)) {
+          fail(`'${e.name}' is not a variable defined earlier`);
+        }
+        break;
+      case 'special': {
+        const key = e.name.toLowerCase() as 'bos' | 'sep' | 'eos' | 'pad';
+        if (program.header.special[key] === undefined) fail(`${e.name} is not in the vocabulary`);
+        break;
+      }
+      case 'token':
+        if (!program.header.vocab.includes(e.text)) fail(`token "${e.text}" is not in the vocabulary`);
+        break;
+      case 'index': {
+        if (ctx.kind !== 'map') fail(`indexing (${e.target}[...]) is only allowed in element-wise maps`);
+        const target = ctx.kind === 'map' ? ctx.bases.get(e.target) : undefined;
+        if (!target) return fail(`'${e.target}' is not a variable defined earlier`);
+        if (e.key.kind === 'token') {
+          if (!target.labels.includes(e.key.text)) fail(`'${e.target}' has no entry "${e.key.text}"`);
+        } else if (e.key.kind === 'num') {
+          if (!Number.isInteger(e.key.value) || e.key.value < 0 || e.key.value >= target.size) {
+            fail(`index ${e.key.value} is outside ${e.target}'s basis (0..${target.size - 1})`);
+          }
+        } else {
+          walk(e.key);
+        }
+        break;
+      }
+      case 'unary':
+        walk(e.arg);
+        break;
+      case 'binary':
+        walk(e.left);
+        walk(e.right);
+        break;
+      case 'call': {
+        const arity = EXPR_FUNCTIONS[e.fn];
+        if (arity === undefined) fail(`unknown function ${e.fn}() (known: ${Object.keys(EXPR_FUNCTIONS).join(', ')})`);
+        if (arity === 'n' ? e.args.length < 2 : e.args.length !== arity) {
+          fail(`${e.fn}() takes ${arity === 'n' ? 'two or more' : arity} argument${arity === 1 ? '' : 's'}, got ${e.args.length}`);
+        }
+        e.args.forEach(walk);
+        break;
+      }
+      default: {
+        const never: never = e;
+        fail(`unknown expression ${JSON.stringify(never)}`);
+      }
+    }
+  };
+  walk(expr);
+}
+
+function checkOpExpr(program: Program, stmt: Statement, op: Op | undefined, ctx: ExprContext): void {
+  if (!op) return;
+  if (op.kind === 'predicate') {
+    if (!Number.isFinite(op.scale)) throw new ProgramError(`op scale ${op.scale} is not finite`, stmt);
+    checkExpr(program, stmt, op.expr, ctx);
+  } else if (op.kind === 'primitive' && !Number.isFinite(op.scale)) {
+    throw new ProgramError(`op scale ${op.scale} is not finite`, stmt);
+  }
+}
+
 function diffLabels(): string[] {
   const labels: string[] = [];
   for (let b = 0; b < DIFF_EDGES.length - 1; b++) labels.push(`[${DIFF_EDGES[b]},${DIFF_EDGES[b + 1]})`);
@@ -241,6 +351,8 @@ export function basisOfStatement(program: Program, stmt: Statement, bases: Map<s
       const k = need(stmt.k, 'key');
       const q = stmt.q !== undefined ? need(stmt.q, 'query') : undefined;
       checkMatrixOp(program, stmt, stmt.op, q ? q.size : 1, k.size);
+      checkOpExpr(program, stmt, stmt.op, { kind: 'select', pair: q !== undefined });
+      checkOpExpr(program, stmt, stmt.specialOp, { kind: 'select', pair: q !== undefined });
       if (stmt.specialOp) {
         if (!q || q.kind !== 'token') throw new ProgramError('special_op needs a token-basis query', stmt);
         checkMatrixOp(program, stmt, stmt.specialOp, q.size, k.size);
@@ -251,14 +363,14 @@ export function basisOfStatement(program: Program, stmt: Statement, bases: Map<s
       return need(stmt.v, 'value');
     case 'elementwise': {
       const inputs = stmt.inputs.map((n) => need(n, 'input'));
-      if (stmt.fn.name === 'expr') {
-        for (const r of exprRefs(stmt.fn.expr)) need(r, 'map operand');
-      }
+      if (stmt.fn.name === 'expr') checkExpr(program, stmt, stmt.fn.expr, { kind: 'map', bases });
       return elementwiseBasis(program, stmt, inputs);
     }
     case 'project': {
       const inp = stmt.inp !== undefined ? need(stmt.inp, 'input') : undefined;
       checkMatrixOp(program, stmt, stmt.op, inp ? inp.size : 1, V);
+      checkOpExpr(program, stmt, stmt.op, { kind: 'project', hasInput: inp !== undefined });
+      checkOpExpr(program, stmt, stmt.specialOp, { kind: 'project', hasInput: inp !== undefined });
       if (stmt.specialOp) {
         if (!inp || inp.kind !== 'token') throw new ProgramError('special_op needs a token-basis input', stmt);
         checkMatrixOp(program, stmt, stmt.specialOp, inp.size, V);

@@ -1,0 +1,550 @@
+// Steppable evaluation of a Program on one input (d-rasp.md section 6). One statement per step(), so the
+// debugger can pause anywhere; runToEnd()/runProgram()/runBatch() for everything else.
+//
+// Speed: token/pos (and anything that turns out exactly one-hot, e.g. an aggregate whose attention is a hard
+// 1e4-scaled pick) carry the index of their hot entry per position. A select between one-hot q and k is then a
+// lookup of M entries, and aggregating a one-hot value adds weights into columns; dense products are used only
+// for genuinely dense variables.
+import type { Basis, Program, Statement, Matrix, SelectStatement, ProjectStatement } from '../program/types';
+import { inferBases, posBasis, tokenBasis } from '../program/bases';
+import { CancelledError, UserError } from '../util/errors';
+import { applyCartesian, applyMlp, applyUnary, detectHot, type Rows } from './elementwise';
+import { compileMap, type Compiled, type MapCtx } from './expr';
+import { statementMatrix, UNIT_BASIS } from './ops';
+
+export { opMatrix, specialRows, statementMatrix, UNIT_BASIS } from './ops';
+
+export interface VariableValue {
+  basis: Basis;
+  n: number;
+  /** n x basis.size, one row per position. */
+  data: Float64Array;
+}
+
+export interface SelectorValue {
+  n: number;
+  /** n x n raw scores before scaling and masking. */
+  scores: Float64Array;
+}
+
+export interface RunResult {
+  tokens: string[];
+  /** n x V summed logits. */
+  logits: Float64Array;
+  /** Per position: the argmax token (softmax) or the tokens with logit > 0 (sigmoid). */
+  prediction: (string | string[])[];
+}
+
+/** A problem found while running a program on an input; `statement` is where it happened (when known). */
+export class RuntimeError extends UserError {
+  constructor(
+    /** The problem without the file/line prefix. */
+    readonly detail: string,
+    readonly statement?: Statement,
+    file?: string,
+  ) {
+    super(statement ? `line ${statement.line} (${statement.name}): ${detail}` : detail, file);
+    this.name = 'RuntimeError';
+  }
+}
+
+function firstReader(program: Program, name: string): Statement | undefined {
+  return program.statements.find((s) => {
+    switch (s.kind) {
+      case 'select':
+        return s.q === name || s.k === name;
+      case 'aggregate':
+        return s.v === name;
+      case 'elementwise':
+        return s.inputs.includes(name);
+      case 'project':
+        return s.inp === name;
+      default:
+        return false;
+    }
+  });
+}
+
+/** Token ids of a space-separated input (special tokens written <bos>, <sep>, <eos>, <pad>; nothing added). */
+export function tokenize(program: Program, input: string): number[] {
+  const words = input.trim().split(/\s+/).filter((w) => w.length > 0);
+  if (words.length === 0) throw new RuntimeError('the input is empty', undefined, program.file);
+  const ids = new Map<string, number>();
+  program.header.vocab.forEach((t, i) => {
+    if (!ids.has(t)) ids.set(t, i);
+  });
+  return words.map((w, p) => {
+    const id = ids.get(w);
+    if (id === undefined) {
+      const shown = program.header.vocab.length <= 40 ? ` (vocabulary: ${program.header.vocab.join(' ')})` : '';
+      throw new RuntimeError(
+        `input token '${w}' at position ${p} is not in the vocabulary${shown}`,
+        firstReader(program, 'token'),
+        program.file,
+      );
+    }
+    return id;
+  });
+}
+
+/**
+ * What a run needs that does not depend on the input: bases, statement matrices, compiled maps. Build one and pass
+ * it as `options.plan` to reuse it across Executions of the same program.
+ */
+export class Plan {
+  readonly bases: Map<string, Basis>;
+  readonly vocab: Basis;
+  readonly pos: Basis;
+  private readonly matrices = new Map<Statement, Matrix>();
+  private readonly maps = new Map<Statement, Compiled<MapCtx>>();
+
+  constructor(readonly program: Program) {
+    this.bases = inferBases(program);
+    this.vocab = tokenBasis(program);
+    this.pos = posBasis(program);
+  }
+
+  basis(name: string): Basis {
+    const b = this.bases.get(name);
+    if (!b) throw new UserError(`'${name}' has no basis`);
+    return b;
+  }
+
+  matrix(stmt: SelectStatement | ProjectStatement): Matrix {
+    let m = this.matrices.get(stmt);
+    if (!m) {
+      const rows = stmt.kind === 'select' ? (stmt.q !== undefined ? this.basis(stmt.q) : UNIT_BASIS) : stmt.inp !== undefined ? this.basis(stmt.inp) : UNIT_BASIS;
+      const cols = stmt.kind === 'select' ? this.basis(stmt.k) : this.vocab;
+      m = statementMatrix(this.program, stmt, rows, cols);
+      this.matrices.set(stmt, m);
+    }
+    return m;
+  }
+
+  map(stmt: Statement & { kind: 'elementwise' }): Compiled<MapCtx> {
+    let c = this.maps.get(stmt);
+    if (!c) {
+      if (stmt.fn.name !== 'expr') throw new Error('not a map');
+      c = compileMap(this.program, stmt.fn.expr, this.bases);
+      this.maps.set(stmt, c);
+    }
+    return c;
+  }
+}
+
+interface Var extends Rows {
+  n: number;
+}
+
+export interface ExecutionOptions {
+  signal?: AbortSignal;
+}
+
+export class Execution {
+  readonly tokens: number[];
+  readonly n: number;
+  private readonly plan: Plan;
+  private readonly program: Program;
+  private readonly signal?: AbortSignal;
+  private next = 0;
+  private readonly vars = new Map<string, Var>();
+  private readonly selectors = new Map<string, SelectorValue>();
+  private readonly weights = new Map<string, Float64Array>();
+  /** Attention weights per selector sum, shared by the aggregates of one head. */
+  private readonly weightsBySum = new Map<string, Float64Array>();
+  private final?: RunResult;
+
+  constructor(program: Program, input: string | number[], options: ExecutionOptions & { plan?: Plan } = {}) {
+    this.program = program;
+    this.plan = options.plan ?? new Plan(program);
+    this.signal = options.signal;
+    this.tokens = typeof input === 'string' ? tokenize(program, input) : checkIds(program, input);
+    const n = this.tokens.length;
+    this.n = n;
+    const P = program.header.positions;
+    if (n > P) {
+      throw new RuntimeError(
+        `the input has ${n} tokens but the program's positions are 0..${P - 1}`,
+        firstReader(program, 'pos'),
+        program.file,
+      );
+    }
+    const V = this.plan.vocab.size;
+    const tok = new Float64Array(n * V);
+    const pos = new Float64Array(n * P);
+    const tokHot = Int32Array.from(this.tokens);
+    const posHot = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      tok[i * V + this.tokens[i]] = 1;
+      pos[i * P + i] = 1;
+      posHot[i] = i;
+    }
+    this.vars.set('token', { basis: this.plan.vocab, n, data: tok, hot: tokHot });
+    this.vars.set('pos', { basis: this.plan.pos, n, data: pos, hot: posHot });
+  }
+
+  /** Index of the next statement to run. */
+  get index(): number {
+    return this.next;
+  }
+
+  get done(): boolean {
+    return this.next >= this.program.statements.length;
+  }
+
+  /** Runs the next statement and returns it. Throws RuntimeError (pointing at it) on a run-time problem. */
+  step(): Statement {
+    if (this.signal?.aborted) throw new CancelledError();
+    const stmt = this.program.statements[this.next];
+    if (!stmt) throw new RuntimeError('the program has already finished', undefined, this.program.file);
+    try {
+      this.exec(stmt);
+    } catch (err) {
+      if (err instanceof RuntimeError && err.statement) throw err;
+      if (err instanceof UserError) {
+        const detail = err instanceof RuntimeError ? err.detail : 'detail' in err ? String(err.detail) : err.message;
+        throw new RuntimeError(detail, stmt, this.program.file);
+      }
+      throw err;
+    }
+    this.next++;
+    return stmt;
+  }
+
+  runToEnd(): RunResult {
+    while (!this.done) this.step();
+    return this.result();
+  }
+
+  value(name: string): VariableValue | undefined {
+    const v = this.vars.get(name);
+    return v ? { basis: v.basis, n: v.n, data: v.data } : undefined;
+  }
+
+  selector(name: string): SelectorValue | undefined {
+    return this.selectors.get(name);
+  }
+
+  /** n x n attention weights of an aggregate (row i: weights over keys j <= i). */
+  attention(aggregateName: string): Float64Array | undefined {
+    return this.weights.get(aggregateName);
+  }
+
+  /** Names of the variables computed so far, in order (token and pos first). */
+  variables(): string[] {
+    return [...this.vars.keys()];
+  }
+
+  result(): RunResult {
+    if (!this.final) {
+      throw new RuntimeError(
+        this.done ? 'the program ended without a prediction' : 'the run has not reached the prediction yet',
+        undefined,
+        this.program.file,
+      );
+    }
+    return this.final;
+  }
+
+  private need(name: string): Var {
+    const v = this.vars.get(name);
+    if (!v) throw new UserError(`'${name}' has no value`);
+    return v;
+  }
+
+  private exec(stmt: Statement): void {
+    switch (stmt.kind) {
+      case 'select':
+        this.selectors.set(stmt.name, { n: this.n, scores: this.select(stmt) });
+        return;
+      case 'aggregate':
+        return this.aggregate(stmt);
+      case 'elementwise':
+        return this.elementwise(stmt);
+      case 'project':
+        return this.project(stmt);
+      case 'prediction':
+        return this.predict(stmt);
+    }
+  }
+
+  private select(stmt: SelectStatement): Float64Array {
+    const n = this.n;
+    const M = this.plan.matrix(stmt);
+    const md = M.data;
+    const cols = M.cols;
+    const k = this.need(stmt.k);
+    const S = new Float64Array(n * n);
+    if (stmt.q === undefined) {
+      // Key-only: one score per key, the same for every query.
+      const kv = new Float64Array(n);
+      for (let j = 0; j < n; j++) kv[j] = k.hot ? md[k.hot[j]] : dot(md, 0, k.data, j * cols, cols);
+      for (let i = 0; i < n; i++) S.set(kv, i * n);
+      return S;
+    }
+    const q = this.need(stmt.q);
+    if (q.hot && k.hot) {
+      const kh = k.hot;
+      for (let i = 0; i < n; i++) {
+        const ro = q.hot[i] * cols;
+        const so = i * n;
+        for (let j = 0; j < n; j++) S[so + j] = md[ro + kh[j]];
+      }
+      return S;
+    }
+    if (q.hot) {
+      // One projected key vector per distinct query row.
+      const byRow = new Map<number, Float64Array>();
+      for (let i = 0; i < n; i++) {
+        const r = q.hot[i];
+        let row = byRow.get(r);
+        if (!row) {
+          row = new Float64Array(n);
+          for (let j = 0; j < n; j++) row[j] = dot(md, r * cols, k.data, j * cols, cols);
+          byRow.set(r, row);
+        }
+        S.set(row, i * n);
+      }
+      return S;
+    }
+    const QM = rowsTimes(q.data, n, M.rows, md, cols);
+    if (k.hot) {
+      const kh = k.hot;
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) S[i * n + j] = QM[i * cols + kh[j]];
+      return S;
+    }
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) S[i * n + j] = dot(QM, i * cols, k.data, j * cols, cols);
+    return S;
+  }
+
+  private attentionWeights(selectors: string[]): Float64Array {
+    const key = selectors.join('+');
+    const seen = this.weightsBySum.get(key);
+    if (seen) return seen;
+    const n = this.n;
+    const W = new Float64Array(n * n);
+    if (selectors.length === 0) {
+      for (let i = 0; i < n; i++) W.fill(1 / (i + 1), i * n, i * n + i + 1);
+    } else {
+      const scores = selectors.map((s) => {
+        const v = this.selectors.get(s);
+        if (!v) throw new UserError(`selector '${s}' has no value`);
+        return v.scores;
+      });
+      const dHead = this.program.header.dHead;
+      const scale = dHead !== undefined ? 1 / Math.sqrt(dHead) : 1;
+      for (let i = 0; i < n; i++) {
+        const o = i * n;
+        let max = -Infinity;
+        for (let j = 0; j <= i; j++) {
+          let z = 0;
+          for (const s of scores) z += s[o + j];
+          z *= scale;
+          W[o + j] = z;
+          if (z > max) max = z;
+        }
+        if (!Number.isFinite(max)) throw new UserError(`attention scores at position ${i} are not finite`);
+        let sum = 0;
+        for (let j = 0; j <= i; j++) {
+          const e = Math.exp(W[o + j] - max);
+          W[o + j] = e;
+          sum += e;
+        }
+        for (let j = 0; j <= i; j++) W[o + j] /= sum;
+      }
+    }
+    this.weightsBySum.set(key, W);
+    return W;
+  }
+
+  private aggregate(stmt: Statement & { kind: 'aggregate' }): void {
+    const n = this.n;
+    const W = this.attentionWeights(stmt.selectors);
+    this.weights.set(stmt.name, W);
+    const v = this.need(stmt.v);
+    const size = v.basis.size;
+    const out = new Float64Array(n * size);
+    for (let i = 0; i < n; i++) {
+      const o = i * n;
+      const oo = i * size;
+      if (v.hot) {
+        for (let j = 0; j <= i; j++) out[oo + v.hot[j]] += W[o + j];
+      } else {
+        for (let j = 0; j <= i; j++) {
+          const w = W[o + j];
+          if (w === 0) continue;
+          const vo = j * size;
+          for (let c = 0; c < size; c++) out[oo + c] += w * v.data[vo + c];
+        }
+      }
+    }
+    this.setVar(stmt.name, v.basis, out);
+  }
+
+  private elementwise(stmt: Statement & { kind: 'elementwise' }): void {
+    const n = this.n;
+    const basis = this.plan.basis(stmt.name);
+    const inputs = stmt.inputs.map((x) => this.need(x));
+    const fn = stmt.fn;
+    let data: Float64Array;
+    switch (fn.name) {
+      case 'erase':
+        data = new Float64Array(n).fill(1);
+        break;
+      case 'keep_one': {
+        const x = inputs[fn.index];
+        this.vars.set(stmt.name, { ...x });
+        return;
+      }
+      case 'cartesian':
+        data = applyCartesian(inputs, basis, n);
+        break;
+      case 'mlp': {
+        const mlp = this.program.mlps.get(fn.ref);
+        if (!mlp) throw new UserError(`opaque MLP weights '${fn.ref}' are missing`);
+        data = applyMlp(mlp, inputs, n);
+        break;
+      }
+      case 'expr': {
+        const map = this.plan.map(stmt);
+        const ctx: MapCtx = { vars: this.vars, i: 0 };
+        const boolean = basis.size === 2;
+        data = new Float64Array(n * basis.size);
+        for (let i = 0; i < n; i++) {
+          ctx.i = i;
+          const v = map.f(ctx);
+          if (!Number.isFinite(v)) throw new UserError(`the map gives ${v} at position ${i}`);
+          if (boolean) data[i * 2 + (v !== 0 ? 1 : 0)] = 1;
+          else data[i] = v;
+        }
+        break;
+      }
+      default:
+        data = applyUnary(fn, inputs[0], basis, n);
+    }
+    this.setVar(stmt.name, basis, data);
+  }
+
+  private project(stmt: ProjectStatement): void {
+    const n = this.n;
+    const M = this.plan.matrix(stmt);
+    const V = M.cols;
+    const out = new Float64Array(n * V);
+    if (stmt.inp === undefined) {
+      for (let i = 0; i < n; i++) for (let c = 0; c < V; c++) out[i * V + c] = M.data[c];
+    } else {
+      const x = this.need(stmt.inp);
+      if (x.hot) {
+        for (let i = 0; i < n; i++) {
+          const ro = x.hot[i] * V;
+          for (let c = 0; c < V; c++) out[i * V + c] = M.data[ro + c];
+        }
+      } else {
+        out.set(rowsTimes(x.data, n, M.rows, M.data, V));
+      }
+    }
+    this.setVar(stmt.name, this.plan.vocab, out, false);
+  }
+
+  private predict(stmt: Statement & { kind: 'prediction' }): void {
+    const n = this.n;
+    const vocab = this.program.header.vocab;
+    const V = vocab.length;
+    const logits = new Float64Array(n * V);
+    for (const t of stmt.terms) {
+      const l = this.need(t).data;
+      for (let c = 0; c < logits.length; c++) logits[c] += l[c];
+    }
+    const probs = new Float64Array(n * V);
+    const prediction: (string | string[])[] = [];
+    const sigmoid = this.program.header.output === 'sigmoid';
+    for (let i = 0; i < n; i++) {
+      const o = i * V;
+      for (let c = 0; c < V; c++) {
+        if (!Number.isFinite(logits[o + c])) {
+          throw new UserError(`logit of '${vocab[c]}' at position ${i} is ${logits[o + c]}`);
+        }
+      }
+      if (sigmoid) {
+        const chosen: string[] = [];
+        for (let c = 0; c < V; c++) {
+          const z = logits[o + c];
+          probs[o + c] = 1 / (1 + Math.exp(-z));
+          if (z > 0) chosen.push(vocab[c]);
+        }
+        prediction.push(chosen);
+      } else {
+        let best = 0;
+        for (let c = 1; c < V; c++) if (logits[o + c] > logits[o + best]) best = c;
+        const max = logits[o + best];
+        let sum = 0;
+        for (let c = 0; c < V; c++) {
+          const e = Math.exp(logits[o + c] - max);
+          probs[o + c] = e;
+          sum += e;
+        }
+        for (let c = 0; c < V; c++) probs[o + c] /= sum;
+        prediction.push(vocab[best]);
+      }
+    }
+    this.setVar(stmt.name, this.plan.vocab, probs, false);
+    this.final = { tokens: this.tokens.map((t) => vocab[t]), logits, prediction };
+  }
+
+  private setVar(name: string, basis: Basis, data: Float64Array, detect = true): void {
+    const hot = detect ? detectHot(data, this.n, basis.size) : undefined;
+    this.vars.set(name, { basis, n: this.n, data, ...(hot ? { hot } : {}) });
+  }
+}
+
+function checkIds(program: Program, ids: number[]): number[] {
+  const V = program.header.vocab.length;
+  if (ids.length === 0) throw new RuntimeError('the input is empty', undefined, program.file);
+  ids.forEach((id, p) => {
+    if (!Number.isInteger(id) || id < 0 || id >= V) {
+      throw new RuntimeError(
+        `input id ${id} at position ${p} is not a token id (0..${V - 1})`,
+        firstReader(program, 'token'),
+        program.file,
+      );
+    }
+  });
+  return ids.slice();
+}
+
+function dot(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, len: number): number {
+  let s = 0;
+  for (let c = 0; c < len; c++) {
+    const x = b[bo + c];
+    if (x !== 0) s += a[ao + c] * x;
+  }
+  return s;
+}
+
+/** X (n x r) times M (r x cols), skipping zero entries of X (aggregated values are often sparse). */
+function rowsTimes(x: Float64Array, n: number, r: number, m: ArrayLike<number>, cols: number): Float64Array {
+  const out = new Float64Array(n * cols);
+  for (let i = 0; i < n; i++) {
+    const oo = i * cols;
+    for (let a = 0; a < r; a++) {
+      const w = x[i * r + a];
+      if (w === 0) continue;
+      const mo = a * cols;
+      for (let c = 0; c < cols; c++) out[oo + c] += w * m[mo + c];
+    }
+  }
+  return out;
+}
+
+export function runProgram(program: Program, input: string | number[], options: ExecutionOptions = {}): RunResult {
+  return new Execution(program, input, options).runToEnd();
+}
+
+/**
+ * Runs many inputs (token ids) through one program, building bases, op matrices and maps once. Throws the first
+ * RuntimeError (e.g. a sequence longer than the position range).
+ */
+export function runBatch(program: Program, inputs: number[][], options: ExecutionOptions = {}): RunResult[] {
+  const plan = new Plan(program);
+  return inputs.map((ids) => new Execution(program, ids, { ...options, plan }).runToEnd());
+}
