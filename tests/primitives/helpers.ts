@@ -1,0 +1,66 @@
+// Small in-memory programs and MLPs for the primitives tests.
+import type { Matrix, OpaqueMlp, Program, Statement } from '../../server/src/program/types';
+
+export const VOCAB = ['a', 'b', '<bos>', '<sep>', '<eos>', '<pad>'];
+
+export function header(positions = 16, output: 'softmax' | 'sigmoid' = 'softmax'): Program['header'] {
+  return { vocab: VOCAB, special: { bos: 2, sep: 3, eos: 4, pad: 5 }, positions, output, dHead: 4 };
+}
+
+export function program(statements: Statement[], matrices: Record<string, Matrix> = {}, mlps: Record<string, OpaqueMlp> = {}, positions = 16): Program {
+  return { header: header(positions), statements, matrices: new Map(Object.entries(matrices)), mlps: new Map(Object.entries(mlps)) };
+}
+
+export function matrix(rows: number, cols: number, f: (r: number, c: number) => number): Matrix {
+  const data = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[r * cols + c] = f(r, c);
+  return { rows, cols, data };
+}
+
+/** Deterministic pseudo-random numbers in [-1, 1). */
+export function noise(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 2 - 1;
+  };
+}
+
+/**
+ * An MLP reading one variable of `inSize` entries through a d_model = 2·inSize residual (entry i -> +1 at 2i and
+ * -1 at 2i+1, so the layer norm's mean is 0 and it scales by 1/sqrt(var+eps) = 1). Hidden units 2i, 2i+1 form a
+ * steep step "x_i > thr" (gelu(K(x-thr)) - gelu(K(x-thr)-1)), writing +1 to output coordinate 2i; `steps` lists
+ * the entries that get a step, the other hidden units have constant activations (bias only) and large output
+ * weights, so they must not be attributed.
+ */
+export function stepMlp(inSize: number, steps: number[], thr: number, hidden = 4 * 2 * inSize): OpaqueMlp {
+  const d = 2 * inSize;
+  const K = 200;
+  const emb = matrix(inSize, d, (r, c) => (c === 2 * r ? 1 : c === 2 * r + 1 ? -1 : 0));
+  const fcW = new Float64Array(d * hidden);
+  const fcB = new Float32Array(hidden);
+  const projW = new Float64Array(hidden * d);
+  steps.forEach((i, n) => {
+    const u = 2 * n;
+    fcW[2 * i * hidden + u] = K;
+    fcW[2 * i * hidden + u + 1] = K;
+    fcB[u] = -K * thr;
+    fcB[u + 1] = -K * thr - 1;
+    projW[u * d + 2 * i] = 1;
+    projW[(u + 1) * d + 2 * i] = -1;
+  });
+  for (let u = 2 * steps.length; u < hidden; u++) {
+    fcB[u] = 0.5 + (u % 3);
+    projW[u * d + (u % d)] = 3;
+  }
+  return {
+    inputEmbeddings: [emb],
+    lnGamma: new Float32Array(d).fill(1),
+    lnVariance: 1 - 1e-5,
+    lnEps: 1e-5,
+    fcW: { rows: d, cols: hidden, data: fcW },
+    fcB,
+    projW: { rows: hidden, cols: d, data: projW },
+    projB: new Float32Array(d),
+  };
+}
