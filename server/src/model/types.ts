@@ -65,4 +65,6 @@ export interface LoadedModel {
   card: ModelCard;
   /** sha256 of model.safetensors (hex), recorded in extracted programs. */
   sha256: string;
+  /** Non-fatal findings while loading (e.g. config special ids that disagree with the vocabulary). */
+  warnings?: string[];
 }
