@@ -84,7 +84,7 @@ export function exprRefs(expr: Expr, out: Set<string> = new Set()): Set<string> 
   return out;
 }
 
-/** Functions a hand-written expression may call, with their arity ('n' = two or more). */
+/** Functions a hand-written expression may call, with their arity ('n' = one or more). */
 export const EXPR_FUNCTIONS: Readonly<Record<string, number | 'n'>> = {
   abs: 1,
   sign: 1,
@@ -169,8 +169,8 @@ export function checkExpr(program: Program, stmt: Statement, expr: Expr, ctx: Ex
       case 'call': {
         const arity = EXPR_FUNCTIONS[e.fn];
         if (arity === undefined) fail(`unknown function ${e.fn}() (known: ${Object.keys(EXPR_FUNCTIONS).join(', ')})`);
-        if (arity === 'n' ? e.args.length < 2 : e.args.length !== arity) {
-          fail(`${e.fn}() takes ${arity === 'n' ? 'two or more' : arity} argument${arity === 1 ? '' : 's'}, got ${e.args.length}`);
+        if (arity === 'n' ? e.args.length < 1 : e.args.length !== arity) {
+          fail(`${e.fn}() takes ${arity === 'n' ? 'one or more' : arity} argument${arity === 1 ? '' : 's'}, got ${e.args.length}`);
         }
         e.args.forEach(walk);
         break;
