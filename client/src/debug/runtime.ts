@@ -32,7 +32,10 @@ export interface BreakpointResult {
 }
 
 export interface Failure {
+  /** Where the runtime shows the failure (the first statement when the input itself is bad). */
   statement: number;
+  /** Whether the error came from that statement (false: the input, before any statement ran). */
+  atStatement: boolean;
   message: string;
 }
 
@@ -254,13 +257,17 @@ export class RaspRuntime {
   private fail(err: unknown, index: number): Outcome {
     if (err instanceof CancelledError) throw err;
     let statement = index;
-    if (err instanceof RuntimeError && err.statement) {
-      const at = this.statements.indexOf(err.statement);
-      if (at >= 0) statement = at;
+    let atStatement = this.exec !== undefined;
+    if (err instanceof RuntimeError) {
+      const at = err.statement ? this.statements.indexOf(err.statement) : -1;
+      if (at >= 0) {
+        statement = at;
+        atStatement = true;
+      }
     }
-    const message = err instanceof Error ? err.message : String(err);
-    const internal = !(err instanceof RuntimeError);
-    this.failure = { statement, message: internal ? `internal error: ${message}` : message };
+    // RuntimeError.detail is the message without the file/line prefix, which the session adds itself.
+    const message = err instanceof RuntimeError ? err.detail : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+    this.failure = { statement, atStatement, message };
     return { kind: 'stopped', reason: 'exception', description: 'runtime error', text: this.failure.message };
   }
 }

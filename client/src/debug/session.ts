@@ -227,9 +227,9 @@ export class RaspDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  protected override async restartRequest(response: DebugProtocol.RestartResponse, args: DebugProtocol.RestartArguments): Promise<void> {
+  protected override async restartRequest(response: DebugProtocol.RestartResponse, args: DebugProtocol.RestartArguments | undefined): Promise<void> {
     // The client may send an edited launch configuration; the program is re-read so edits take effect.
-    const launch = (args.arguments as RaspLaunchArguments | undefined) ?? this.launchArgs;
+    const launch = (args?.arguments as RaspLaunchArguments | undefined) ?? this.launchArgs;
     if (!launch) {
       this.sendErrorResponse(response, { id: 1002, format: 'nothing to restart: no program was launched', showUser: true });
       return;
@@ -270,9 +270,10 @@ export class RaspDebugSession extends DebugSession {
   private failureText(): string {
     const runtime = this.runtime!;
     const failure = runtime.failed!;
-    const stmt = runtime.statements[failure.statement];
-    const where = `${runtime.program.file ?? 'program'}${stmt && stmt.line > 0 ? `:${stmt.line}` : ''}`;
-    return `${where}: ${stmt ? `${stmt.name}: ` : ''}${failure.message}`;
+    const file = runtime.program.file ?? 'program';
+    const stmt = failure.atStatement ? runtime.statements[failure.statement] : undefined;
+    if (!stmt) return `${file}: input ${JSON.stringify(runtime.input)}: ${failure.message}`;
+    return `${file}:${stmt.line} (${stmt.name}): ${failure.message}`;
   }
 
   private reportPrediction(): void {
