@@ -1,42 +1,13 @@
-// The MLP primitive library of d-rasp.md 5.1 as feature maps on collected input rows. The feature order of each
-// primitive is the one program/bases.ts labels (e.g. diff: 11 bins, then the "sum<0.2" flag), so a readout C fitted
-// here is read by consumers in exactly the basis the interpreter gives the new variable.
+// The MLP primitive library of d-rasp.md 5.1 as feature maps on collected input rows, and the candidate list.
 import { DIFF_EDGES } from '../../program/bases';
 import type { Basis, ElementwiseFn } from '../../program/types';
+import { applyCartesian, applyUnary, type Rows } from '../../interpreter/elementwise';
 import type { Dense } from './linalg';
 
 /** A candidate replacement for an MLP line: an element-wise function, or an alias of one input (no_op/keep_one). */
 export type MlpCandidate =
   | { kind: 'fn'; fn: ElementwiseFn; label: string }
   | { kind: 'alias'; input: number; label: string };
-
-/** Threshold of `exists` (d-rasp.md 5.1). */
-export const EXISTS_THRESHOLD = 0.1;
-/** `equal` holds when max - min over its indices is below this. */
-export const EQUAL_TOLERANCE = 0.01;
-/** `diff` flags rows whose two entries sum to less than this (then no bin fires). */
-export const DIFF_FLAG_SUM = 0.2;
-
-function rowOf(x: Dense, r: number): Float64Array {
-  return x.data.subarray(r * x.cols, (r + 1) * x.cols);
-}
-
-function diffFeatures(x: Float64Array, i: number, j: number, out: Float64Array): void {
-  if (x[i] + x[j] < DIFF_FLAG_SUM) {
-    out[DIFF_EDGES.length - 1] = 1;
-    return;
-  }
-  const d = x[i] - x[j];
-  for (let b = 0; b < DIFF_EDGES.length - 1; b++) {
-    const last = b === DIFF_EDGES.length - 2;
-    if (d >= DIFF_EDGES[b] && (d < DIFF_EDGES[b + 1] || (last && d <= DIFF_EDGES[b + 1]))) {
-      out[b] = 1;
-      return;
-    }
-  }
-  // |x_i - x_j| <= 1 for probability-like inputs; anything outside the edges lands in the nearest end bin.
-  out[d < 0 ? 0 : DIFF_EDGES.length - 2] = 1;
-}
 
 /** Output size of a candidate for the given input bases. */
 export function candidateSize(c: MlpCandidate, inputs: readonly Basis[]): number {
@@ -66,95 +37,26 @@ export function candidateSize(c: MlpCandidate, inputs: readonly Basis[]): number
   }
 }
 
-/** Feature rows F = prim(X) for one candidate; `xs[k]` holds the rows of input k. */
+/**
+ * Feature rows F = prim(X) for one candidate; `xs[k]` holds the rows of input k. The primitives themselves are the
+ * interpreter's (interpreter/elementwise.ts), so the fitted readout sees exactly what the program will compute.
+ */
 export function features(c: MlpCandidate, xs: readonly Dense[], inputs: readonly Basis[]): Dense {
   const rows = xs[0].rows;
   const m = candidateSize(c, inputs);
-  const out = new Float64Array(rows * m);
-  for (let r = 0; r < rows; r++) {
-    const o = out.subarray(r * m, (r + 1) * m);
-    if (c.kind === 'alias') {
-      o.set(rowOf(xs[c.input], r));
-      continue;
-    }
-    const x = rowOf(xs[0], r);
-    const fn = c.fn;
-    switch (fn.name) {
-      case 'harden': {
-        let best = 0;
-        for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-        o[best] = 1;
-        break;
-      }
-      case 'sharpen': {
-        let s = 0;
-        for (let i = 0; i < x.length; i++) {
-          o[i] = Math.pow(Math.max(x[i], 0), fn.power);
-          s += o[i];
-        }
-        if (s > 0) for (let i = 0; i < x.length; i++) o[i] /= s;
-        break;
-      }
-      case 'exists':
-        o[0] = x[fn.index] > EXISTS_THRESHOLD ? 1 : 0;
-        o[1] = 1 - o[0];
-        break;
-      case 'forall': {
-        let s = 0;
-        for (let i = 0; i < x.length; i++) {
-          o[i] = x[i] > fn.threshold ? 1 : 0;
-          s += o[i];
-        }
-        o[x.length] = 1 - s;
-        break;
-      }
-      case 'equal': {
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (const i of fn.indices) {
-          lo = Math.min(lo, x[i]);
-          hi = Math.max(hi, x[i]);
-        }
-        o[0] = hi - lo < EQUAL_TOLERANCE ? 1 : 0;
-        o[1] = 1 - o[0];
-        break;
-      }
-      case 'balance': {
-        const [lo, hi] = fn.which === '01' ? [0, 1] : [2, 3];
-        const d = x[hi] - x[lo] - fn.c;
-        o[0] = Math.pow(Math.max(d, 0), fn.p);
-        o[1] = Math.pow(Math.max(-d, 0), fn.p);
-        o[2] = 1 - o[0] - o[1];
-        break;
-      }
-      case 'diff':
-        diffFeatures(x, fn.i, fn.j, o);
-        break;
-      case 'erase':
-        o[0] = 1;
-        break;
-      case 'keep_one':
-        o.set(rowOf(xs[fn.index], r));
-        break;
-      case 'cartesian': {
-        // Iterated outer product with element-wise min, last input fastest, renormalised (d-rasp.md 5.1).
-        let acc = Float64Array.from(x);
-        for (let k = 1; k < xs.length; k++) {
-          const y = rowOf(xs[k], r);
-          const next = new Float64Array(acc.length * y.length);
-          for (let a = 0; a < acc.length; a++) for (let b = 0; b < y.length; b++) next[a * y.length + b] = Math.min(acc[a], y[b]);
-          acc = next;
-        }
-        let s = 0;
-        for (const v of acc) s += v;
-        if (s > 0) for (let i = 0; i < acc.length; i++) o[i] = acc[i] / s;
-        break;
-      }
-      default:
-        throw new Error(`no feature map for ${fn.name}`);
-    }
+  const out: Basis = { kind: 'feature', size: m, labels: [] };
+  const asRows = (k: number): Rows => ({ basis: inputs[k], data: xs[k].data });
+  if (c.kind === 'alias') return { rows, cols: m, data: Float64Array.from(xs[c.input].data) };
+  switch (c.fn.name) {
+    case 'erase':
+      return { rows, cols: 1, data: new Float64Array(rows).fill(1) };
+    case 'keep_one':
+      return { rows, cols: m, data: Float64Array.from(xs[c.fn.index].data) };
+    case 'cartesian':
+      return { rows, cols: m, data: applyCartesian(xs.map((_, k) => asRows(k)), out, rows) };
+    default:
+      return { rows, cols: m, data: applyUnary(c.fn, asRows(0), out, rows) };
   }
-  return { rows, cols: m, data: out };
 }
 
 export interface CandidateContext {

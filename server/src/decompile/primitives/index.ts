@@ -6,12 +6,14 @@ import type { Program } from '../../program/types';
 import { eliminateDeadCode, mergeIdentical } from './graph';
 import { greedyPrimitives, roundMatrices } from './greedy';
 import { convertMlps } from './mlp';
+import { interpreterRunner } from './runner';
 import { Session } from './session';
 import type { Evaluate, MlpExplanation, SimplifyOptions, SimplifyResult, SimplifyStats } from './types';
 
 export type * from './types';
 export { attributeNeurons } from './neurons';
 export { eliminateDeadCode, mergeIdentical } from './graph';
+export { interpreterRunner } from './runner';
 
 /** Counts named primitives, rounded matrices and opaque parts of a program. */
 export function countOps(p: Program, roundedRefs: ReadonlySet<string>): Pick<SimplifyStats, 'primitives' | 'rounded' | 'opaque' | 'lines'> {
@@ -60,8 +62,7 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
   mergeStep();
   let explanations: MlpExplanation[] = [];
   if (stages.mlps && current.statements.some((s) => s.kind === 'elementwise' && s.fn.name === 'mlp')) {
-    const runner = options.runner;
-    if (!runner) throw new Error('simplifyProgram: options.runner is required for programs with MLP lines');
+    const runner = options.runner ?? interpreterRunner(options.signal);
     const r = await convertMlps(session, current, {
       inputs: options.inputs,
       runner,

@@ -1,14 +1,9 @@
 // Exact evaluation of an opaque MLP line on collected input values (types.ts OpaqueMlp, d-rasp.md 6), keeping the
-// hidden activations: the MLP fit needs the output Y and the neuron attribution needs the hidden units.
+// hidden activations, which the interpreter's applyMlp does not expose: the neuron attribution needs them.
 import type { OpaqueMlp } from '../../program/types';
+import { geluNew } from '../../interpreter/elementwise';
 import type { Dense } from './linalg';
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-
-/** GPT-2's tanh approximation of GELU ("gelu_new"). */
-export function geluNew(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
-}
 
 export interface MlpRun {
   /** rows x 4d hidden activations after gelu_new. */
