@@ -3,10 +3,11 @@
 //   select:  rows = query basis (1 row for key-only selects), cols = key basis;
 //   project: rows = input basis (1 row for the bias),          cols = vocabulary.
 // Predicates: M[r, c] = scale * [expr holds] with q/inp = the row's value and k/out = the column's value
-// (see expr.ts for what a value is in each basis). Primitives: uniform = 0; first = scale*(cols-c)/cols (favours
+// (see expr.ts for what a value is in each basis). A label that is arithmetic rather than a condition (`-k*k`,
+// `2*out`) is graded: M[r, c] = scale * its value (a condition is the special case with values 0 and 1). Primitives: uniform = 0; first = scale*(cols-c)/cols (favours
 // the earliest key); last = scale*(c+1)/cols (favours the latest key).
 import type { Basis, Matrix, Op, Program, SelectStatement, ProjectStatement } from '../program/types';
-import { ProgramError } from '../program/bases';
+import { isBooleanExpr, ProgramError } from '../program/bases';
 import { UserError } from '../util/errors';
 import { basisValueType, compileExpr, type Compiled, type LeafResolver } from './expr';
 
@@ -72,14 +73,22 @@ function predicateMatrix(program: Program, op: Op & { kind: 'predicate' }, rows:
   const ctx: PredCtx = { r: 0, c: 0 };
   const f = pred.f;
   const scale = op.scale;
+  const condition = isBooleanExpr(op.expr);
   for (let r = 0; r < rows.size; r++) {
     ctx.r = r;
     const base = r * cols.size;
     for (let c = 0; c < cols.size; c++) {
       ctx.c = c;
       const v = f(ctx);
-      // NaN (e.g. 0/0) counts as false.
-      if (v !== 0 && !Number.isNaN(v)) data[base + c] = scale;
+      if (condition) {
+        if (v !== 0) data[base + c] = scale;
+        continue;
+      }
+      const m = scale * v;
+      if (!Number.isFinite(m)) {
+        throw new UserError(`op (${op.label}) is ${m} at ${rowName}=${rows.labels[r] ?? r}, ${colName}=${cols.labels[c] ?? c}`);
+      }
+      data[base + c] = m;
     }
   }
   return { rows: rows.size, cols: cols.size, data };
