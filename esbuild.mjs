@@ -14,10 +14,20 @@ const entries = {
   'server/src/lsp/main.ts': 'server',
   'client/src/extension.ts': 'extension',
   'client/src/debug/standalone.ts': 'debugAdapter',
+  'client/src/workers/engine.ts': 'engineWorker',
 };
 
 const polyfill = `if(typeof Object.groupBy!=='function'){Object.groupBy=function(it,f){const o=Object.create(null);let i=0;for(const x of it){const k=f(x,i++);(o[k]??=[]).push(x);}return o;};}
 if(typeof Map.groupBy!=='function'){Map.groupBy=function(it,f){const o=new Map();let i=0;for(const x of it){const k=f(x,i++);if(!o.has(k))o.set(k,[]);o.get(k).push(x);}return o;};}`;
+
+// vega-canvas's Node build top-level-awaits the optional native `canvas` package, which CJS cannot bundle; its
+// browser build has the same API and falls back to estimated text metrics, which is all SVG rendering needs.
+const vegaCanvasWithoutNative = {
+  name: 'vega-canvas-without-native',
+  setup(build) {
+    build.onResolve({ filter: /^vega-canvas$/ }, () => ({ path: join(dirname(require.resolve('vega-canvas')), 'vega-canvas.browser.js') }));
+  },
+};
 
 const options = {
   entryPoints: Object.fromEntries(Object.entries(entries).map(([src, name]) => [name, src])),
@@ -33,6 +43,7 @@ const options = {
   define: { 'import.meta.url': 'importMetaUrl' },
   banner: { js: `const importMetaUrl = require('url').pathToFileURL(__filename).href;\n${polyfill}` },
   logLevel: 'warning',
+  plugins: [vegaCanvasWithoutNative],
 };
 
 function copyWasm() {

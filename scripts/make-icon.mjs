@@ -1,6 +1,7 @@
 // Draws media/icon.png (128x128): an attention-matrix motif, a lower-triangular grid of cells whose shade falls
 // off from the diagonal, on a rounded tile. Run once; the PNG is committed. Written without image libraries.
 import { deflateSync } from 'node:zlib';
+import { Buffer } from 'node:buffer';
 import { writeFileSync } from 'node:fs';
 
 const S = 128;

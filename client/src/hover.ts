@@ -1,0 +1,95 @@
+// Adds the model-facing part of a line's hover to the language server's hover (client middleware): where the line
+// came from in words, its source neurons, a small heatmap of its op matrix, and links to the larger views.
+import * as vscode from 'vscode';
+import type { Statement } from '../../server/src/program/types';
+import { programFor, statementAtLine } from './programs';
+import { componentInWords, pathInWords } from './views/describe';
+import { opMatrixOf } from './views/opMatrices';
+import { heatmapSvg, svgDataUri } from './views/plots';
+
+const MAX_NEURONS = 12;
+
+function commandLink(title: string, command: string, args: unknown[]): string {
+  return `[${title}](command:${command}?${encodeURIComponent(JSON.stringify(args))} "${title}")`;
+}
+
+export function provenanceMarkdown(stmt: Statement): string[] {
+  const out: string[] = [];
+  const p = stmt.provenance;
+  if (!p) return out;
+  out.push(`**From the model:** ${componentInWords(p)}`);
+  const paths: string[] = [];
+  if (p.paths.q) paths.push(`query reads ${pathInWords(p.paths.q)}`);
+  if (p.paths.k) paths.push(`key reads ${pathInWords(p.paths.k)}`);
+  if (p.paths.v) paths.push(`value reads ${pathInWords(p.paths.v)}`);
+  if (p.paths.input) paths.push(`input reads ${pathInWords(p.paths.input)}`);
+  if (paths.length) out.push(paths.map((s) => `- ${s}`).join('\n'));
+  if (p.neurons?.length) {
+    const sorted = [...p.neurons].sort((a, b) => (b.score ?? 0) - (a.score ?? 0));
+    const shown = sorted
+      .slice(0, MAX_NEURONS)
+      .map((n) => (n.score !== undefined ? `#${n.index} (${(n.score * 100).toFixed(0)}%)` : `#${n.index}`));
+    const more = sorted.length > MAX_NEURONS ? ` and ${sorted.length - MAX_NEURONS} more` : '';
+    out.push(`**Source neurons** (layer ${p.layer} MLP): ${shown.join(', ')}${more}`);
+  }
+  if (p.dims?.length) out.push(`Head dimensions used: ${p.dims.join(', ')}`);
+  return out;
+}
+
+export async function hoverExtras(doc: vscode.TextDocument, position: vscode.Position): Promise<vscode.MarkdownString | undefined> {
+  const program = await programFor(doc);
+  if (!program) return undefined;
+  const stmt = statementAtLine(program, doc, position.line);
+  if (!stmt) return undefined;
+  const parts = provenanceMarkdown(stmt);
+  const settings = vscode.workspace.getConfiguration('rasp');
+  const links: string[] = [];
+  const target = { uri: doc.uri.toString(), name: stmt.name };
+  if (stmt.kind === 'select' || stmt.kind === 'project') {
+    if (settings.get<boolean>('hover.heatmaps', true)) {
+      try {
+        const m = opMatrixOf(program, stmt);
+        if (m) {
+          const dark = vscode.window.activeColorTheme.kind === vscode.ColorThemeKind.Dark || vscode.window.activeColorTheme.kind === vscode.ColorThemeKind.HighContrast;
+          const { svg, truncated } = await heatmapSvg(m.matrix, {
+            rowLabels: m.rowLabels,
+            colLabels: m.colLabels,
+            rowTitle: m.rowTitle,
+            colTitle: m.colTitle,
+            textColor: dark ? '#cccccc' : '#333333',
+            maxSide: 220,
+          });
+          parts.push(`![op matrix of ${stmt.name}](${svgDataUri(svg)})${truncated ? '\n\n*(first rows/columns shown)*' : ''}`);
+        }
+      } catch {
+        // A line whose matrix cannot be built yet (e.g. while typing) simply has no picture.
+      }
+    }
+    links.push(commandLink('Show heatmap', 'rasp.showHeatmap', [target]));
+  }
+  if (stmt.kind === 'select' || stmt.kind === 'aggregate') links.push(commandLink('Show attention on example', 'rasp.showAttention', [target]));
+  if (links.length) parts.push(links.join(' · '));
+  if (!parts.length) return undefined;
+  const md = new vscode.MarkdownString(parts.join('\n\n'));
+  md.isTrusted = { enabledCommands: ['rasp.showHeatmap', 'rasp.showAttention'] };
+  md.supportHtml = false;
+  return md;
+}
+
+/** Merges the server's hover with the extras, keeping the server's range. */
+export async function mergeHover(
+  doc: vscode.TextDocument,
+  position: vscode.Position,
+  server: vscode.Hover | null | undefined,
+): Promise<vscode.Hover | undefined> {
+  let extra: vscode.MarkdownString | undefined;
+  try {
+    extra = await hoverExtras(doc, position);
+  } catch {
+    extra = undefined;
+  }
+  if (!server && !extra) return undefined;
+  const contents = [...(server?.contents ?? [])];
+  if (extra) contents.push(extra);
+  return new vscode.Hover(contents, server?.range);
+}

@@ -1,0 +1,130 @@
+// Plots rendered to SVG in Node with vega-lite -> vega (no browser, no canvas): op-matrix heatmaps for hovers
+// (as data: URIs) and the extraction report's charts (inlined into webviews, recoloured there by CSS variables).
+import * as vl from 'vega-lite';
+import * as vega from 'vega';
+import type { Matrix } from '../../../server/src/program/types';
+
+async function toSvg(spec: vl.TopLevelSpec): Promise<string> {
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export interface HeatmapOptions {
+  rowLabels: readonly string[];
+  colLabels: readonly string[];
+  rowTitle: string;
+  colTitle: string;
+  /** Text colour for labels: hovers are images and cannot read the theme's CSS variables. */
+  textColor: string;
+  /** Largest drawn side in pixels; cells shrink to fit. */
+  maxSide?: number;
+}
+
+/** Largest number of rows/columns drawn; bigger bases are truncated with a note (hover images stay small). */
+export const HEATMAP_MAX_CELLS = 48;
+
+export async function heatmapSvg(m: Matrix, o: HeatmapOptions): Promise<{ svg: string; truncated: boolean }> {
+  const rows = Math.min(m.rows, HEATMAP_MAX_CELLS);
+  const cols = Math.min(m.cols, HEATMAP_MAX_CELLS);
+  const values: { r: string; c: string; ri: number; ci: number; v: number }[] = [];
+  let maxAbs = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = m.data[r * m.cols + c];
+      if (Number.isFinite(v)) maxAbs = Math.max(maxAbs, Math.abs(v));
+      values.push({ r: o.rowLabels[r] ?? String(r), c: o.colLabels[c] ?? String(c), ri: r, ci: c, v: Number.isFinite(v) ? v : 0 });
+    }
+  }
+  const side = o.maxSide ?? 240;
+  const cell = Math.max(4, Math.min(18, Math.floor(side / Math.max(rows, cols))));
+  const showLabels = cell >= 8;
+  const hasNegative = values.some((x) => x.v < 0);
+  const spec: vl.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    background: null as unknown as string,
+    padding: 4,
+    width: cols * cell,
+    height: rows * cell,
+    data: { values },
+    mark: { type: 'rect' },
+    encoding: {
+      x: {
+        field: 'c',
+        type: 'ordinal',
+        sort: { field: 'ci' },
+        title: o.colTitle,
+        axis: { labels: showLabels, ticks: false, domain: false, labelAngle: 0, labelFontSize: 9, titleFontSize: 10, orient: 'top' },
+      },
+      y: {
+        field: 'r',
+        type: 'ordinal',
+        sort: { field: 'ri' },
+        title: o.rowTitle,
+        axis: { labels: showLabels, ticks: false, domain: false, labelFontSize: 9, titleFontSize: 10 },
+      },
+      color: {
+        field: 'v',
+        type: 'quantitative',
+        title: null,
+        scale: hasNegative
+          ? { scheme: 'redblue', domain: [-maxAbs || -1, maxAbs || 1], reverse: true }
+          : { scheme: 'viridis', domain: [0, maxAbs || 1] },
+        legend: { gradientLength: Math.max(40, Math.min(120, rows * cell)), labelFontSize: 9, gradientThickness: 8 },
+      },
+    },
+    config: {
+      axis: { labelColor: o.textColor, titleColor: o.textColor },
+      legend: { labelColor: o.textColor },
+      view: { stroke: null },
+    },
+  };
+  return { svg: await toSvg(spec), truncated: rows < m.rows || cols < m.cols };
+}
+
+export function svgDataUri(svg: string): string {
+  return `data:image/svg+xml;base64,${Buffer.from(svg, 'utf8').toString('base64')}`;
+}
+
+/** Sparsity search: edges kept vs match accuracy, the chosen program highlighted. */
+export async function frontierSvg(points: { edges: number; match: number; chosen?: boolean; stage?: string }[]): Promise<string> {
+  const spec: vl.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    background: null as unknown as string,
+    width: 420,
+    height: 240,
+    data: { values: points.map((p) => ({ ...p, kind: p.chosen ? 'emitted program' : 'candidate' })) },
+    layer: [
+      { mark: { type: 'line', interpolate: 'step-after', opacity: 0.6 }, encoding: { x: { field: 'edges', type: 'quantitative', title: 'edges kept' }, y: { field: 'match', type: 'quantitative', title: 'match accuracy', scale: { domain: [0, 1] } } } },
+      {
+        mark: { type: 'point', filled: true, size: 60 },
+        encoding: {
+          x: { field: 'edges', type: 'quantitative' },
+          y: { field: 'match', type: 'quantitative' },
+          color: { field: 'kind', type: 'nominal', title: null, scale: { domain: ['candidate', 'emitted program'], range: ['#4c78a8', '#f58518'] } },
+        },
+      },
+    ],
+  };
+  return toSvg(spec);
+}
+
+/** A value per length bin (match or accuracy) as bars. */
+export async function binsSvg(bins: { lengths: [number, number]; value: number }[], title: string): Promise<string> {
+  const spec: vl.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    background: null as unknown as string,
+    width: Math.max(160, bins.length * 48),
+    height: 180,
+    data: { values: bins.map((b, i) => ({ bin: `${b.lengths[0]}-${b.lengths[1]}`, i, value: b.value })) },
+    layer: [
+      { mark: { type: 'bar', color: '#4c78a8' }, encoding: { x: { field: 'bin', type: 'ordinal', sort: { field: 'i' }, title: 'length', axis: { labelAngle: 0 } }, y: { field: 'value', type: 'quantitative', title, scale: { domain: [0, 1] } } } },
+      { mark: { type: 'text', dy: -6 }, encoding: { x: { field: 'bin', type: 'ordinal', sort: { field: 'i' } }, y: { field: 'value', type: 'quantitative' }, text: { field: 'value', type: 'quantitative', format: '.2f' } } },
+    ],
+  };
+  return toSvg(spec);
+}

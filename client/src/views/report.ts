@@ -1,0 +1,95 @@
+// The extraction report: where the emitted program sits on the sparsity search's Pareto frontier (edges kept vs
+// match accuracy) and how well it matches the model per length bin; plots are vega SVG, recoloured by the theme.
+import * as vscode from 'vscode';
+import type { CheckReport, ExtractReport } from '../workers/protocol';
+import { binsSvg, frontierSvg } from './plots';
+import { escapeHtml, htmlPage } from './webview';
+
+let reportPanel: vscode.WebviewPanel | undefined;
+let lastReport: ExtractReport | undefined;
+
+export function lastExtractReport(): ExtractReport | undefined {
+  return lastReport;
+}
+
+function binsTable(bins: ExtractReport['bins'], header: string): string {
+  return `<table><tr><th>lengths</th><th>${escapeHtml(header)}</th><th>samples</th><th></th></tr>${bins
+    .map(
+      (b) =>
+        `<tr><td>${b.lengths[0]}–${b.lengths[1]}</td><td class="num">${(b.value * 100).toFixed(1)}%</td><td class="num">${b.samples}</td>` +
+        `<td><span class="bar" style-width="${Math.round(b.value * 100)}"></span></td></tr>`,
+    )
+    .join('')}</table>`;
+}
+
+// Bars get their width from a data attribute in a nonce'd script (inline style attributes are blocked by the CSP).
+const BAR_SCRIPT = `for (const b of document.querySelectorAll('.bar[style-width]')) b.style.width = (Number(b.getAttribute('style-width')) * 1.2) + 'px';`;
+
+export async function showExtractReport(report: ExtractReport): Promise<vscode.WebviewPanel> {
+  lastReport = report;
+  if (!reportPanel) {
+    reportPanel = vscode.window.createWebviewPanel('rasp.report', 'Extraction report', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: true });
+    reportPanel.onDidDispose(() => (reportPanel = undefined));
+  }
+  const frontier = report.frontier.length ? `<div class="plot">${await frontierSvg(report.frontier)}</div>` : '<p class="muted">The decompiler reported no frontier.</p>';
+  const bins = report.bins.length ? `<div class="plot">${await binsSvg(report.bins, 'match accuracy')}</div>${binsTable(report.bins, 'match')}` : '<p class="muted">No per-length match was reported.</p>';
+  const details = Object.entries(report.details)
+    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td class="mono">${escapeHtml(String(v))}</td></tr>`)
+    .join('');
+  reportPanel.title = `Report: ${report.rasp.split(/[\\/]/).pop()}`;
+  reportPanel.webview.html = htmlPage(reportPanel.webview, {
+    title: 'Extraction report',
+    body: `<h1>Extraction report</h1>
+<table>
+<tr><th>task</th><td>${escapeHtml(report.task)}</td></tr>
+<tr><th>model</th><td class="mono">${escapeHtml(report.model)}</td></tr>
+<tr><th>program</th><td class="mono">${escapeHtml(report.rasp)}</td></tr>
+<tr><th>statements</th><td>${report.statements}</td></tr>
+${report.match !== undefined ? `<tr><th>match accuracy</th><td id="match">${(report.match * 100).toFixed(1)}%</td></tr>` : ''}
+<tr><th>time</th><td>${report.seconds.toFixed(1)} s</td></tr>
+</table>
+<h2>Pareto frontier: edges kept vs match accuracy</h2>
+${frontier}
+<h2>Match accuracy by length</h2>
+${bins}
+${details ? `<h2>Details</h2><table>${details}</table>` : ''}`,
+    script: BAR_SCRIPT,
+  });
+  reportPanel.reveal(undefined, true);
+  return reportPanel;
+}
+
+let checkPanel: vscode.WebviewPanel | undefined;
+
+export async function showCheckReport(report: CheckReport, onOpenLine: (line: number) => void): Promise<void> {
+  if (!checkPanel) {
+    checkPanel = vscode.window.createWebviewPanel('rasp.check', 'Check', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: true });
+    checkPanel.onDidDispose(() => (checkPanel = undefined));
+  }
+  const sub = checkPanel.webview.onDidReceiveMessage((m: { line: number }) => onOpenLine(m.line));
+  checkPanel.onDidDispose(() => sub.dispose());
+  const rows = report.disagreements
+    .slice(0, 200)
+    .map(
+      (d) =>
+        `<tr><td class="mono">${escapeHtml(d.input)}</td><td class="num">${d.position}</td><td>${
+          d.line ? `<a href="#" data-line="${d.line}">${escapeHtml(d.statementName ?? `line ${d.line}`)}</a>` : escapeHtml(d.statementName ?? '—')
+        }</td></tr>`,
+    )
+    .join('');
+  checkPanel.title = `Check: ${report.rasp.split(/[\\/]/).pop()}`;
+  checkPanel.webview.html = htmlPage(checkPanel.webview, {
+    title: 'Check',
+    body: `<h1>Program vs model</h1>
+<p><span class="mono">${escapeHtml(report.rasp)}</span> against <span class="mono">${escapeHtml(report.model)}</span>:
+match accuracy <b id="match">${(report.match * 100).toFixed(1)}%</b></p>
+<div class="plot">${await binsSvg(report.bins, 'match accuracy')}</div>
+${binsTable(report.bins, 'match')}
+<h2>Disagreements (${report.disagreements.length})</h2>
+${rows ? `<table><tr><th>input</th><th>position</th><th>first disagreeing statement</th></tr>${rows}</table>` : '<p>None: the program decides like the model on every sampled sequence.</p>'}`,
+    script: `${BAR_SCRIPT}
+const vscode = acquireVsCodeApi();
+for (const a of document.querySelectorAll('a[data-line]')) a.addEventListener('click', (e) => { e.preventDefault(); vscode.postMessage({ line: Number(a.getAttribute('data-line')) }); });`,
+  });
+  checkPanel.reveal(undefined, true);
+}

@@ -1,0 +1,88 @@
+// The long engine flows behind the extension's commands, run inside the engine worker: extraction, checking a
+// program against a model, training. Each maps the engine's result to the small report the views show.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { checkProgram } from '../../../server/src/check/index';
+import { loadProgramFile } from '../../../server/src/language/load';
+import { initBackend } from '../../../server/src/model/backend';
+import { loadModel } from '../../../server/src/model/load';
+import { DEFAULT_BINS, getTask, type Task } from '../../../server/src/tasks/index';
+import { trainModel } from '../../../server/src/train/index';
+import { UserError } from '../../../server/src/util/errors';
+import type { CheckJob, CheckReport, ExtractJob, ExtractReport, Progress, TrainJob, TrainReport } from './protocol';
+
+type OnProgress = (p: Progress) => void;
+
+/** The paper's length bins clipped to what the task allows; bins with no valid length are dropped. */
+export function binsFor(task: Task): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [lo, hi] of DEFAULT_BINS) {
+    const a = Math.max(lo, task.minLength);
+    const b = Math.min(hi, task.maxLength);
+    let any = false;
+    for (let n = a; n <= b && !any; n++) any = task.validLength(n);
+    if (any) out.push([a, b]);
+  }
+  return out;
+}
+
+export async function runCheck(job: CheckJob, signal: AbortSignal, progress: OnProgress): Promise<CheckReport> {
+  progress({ stage: 'loading', fraction: 0 });
+  const program = await loadProgramFile(job.rasp);
+  let dir = job.modelDir;
+  if (!dir && program.header.model) dir = path.resolve(path.dirname(job.rasp), program.header.model.path);
+  if (!dir) throw new UserError('the program names no model; choose a model folder', job.rasp);
+  const model = await loadModel(dir, program.header.task ? { task: program.header.task } : {});
+  await initBackend(job.backend);
+  const task = getTask(program.header.task ?? model.card.task);
+  const result = await checkProgram(program, model, { lengths: binsFor(task), samples: job.samplesPerBin, seed: job.seed, signal, onProgress: progress });
+  return {
+    rasp: job.rasp,
+    model: dir,
+    match: result.match,
+    bins: result.bins.map((b) => ({ lengths: b.lengths, value: b.match, samples: b.samples })),
+    disagreements: result.disagreements.map((d) => {
+      const stmt = d.statement ? program.statements.find((s) => s.name === d.statement) : undefined;
+      return { input: d.input, position: d.position, ...(d.statement ? { statementName: d.statement } : {}), ...(stmt?.line ? { line: stmt.line } : {}) };
+    }),
+  };
+}
+
+export async function runTrain(job: TrainJob, signal: AbortSignal, progress: OnProgress): Promise<TrainReport> {
+  await initBackend(job.backend);
+  const task = getTask(job.task);
+  // The paper's smallest working shape per task is not known here; a 2-layer, 2-head, width-64 model is a sound default.
+  const force = fs.existsSync(job.out);
+  const result = await trainModel(
+    { task: task.name, layers: 2, heads: 2, width: 64, out: job.out, force, seed: job.seed, ...(job.steps > 0 ? { steps: job.steps } : {}) },
+    {
+      signal,
+      onProgress: (p) =>
+        progress({
+          stage: p.phase === 'train' ? 'training' : p.phase === 'save' ? 'saving' : 'evaluating',
+          fraction: p.steps ? p.step / p.steps : 0,
+          message: `step ${p.step}/${p.steps}, loss ${p.loss.toFixed(3)}${Number.isNaN(p.accuracy) ? '' : `, accuracy ${(p.accuracy * 100).toFixed(1)}%`}`,
+        }),
+    },
+  );
+  return {
+    dir: result.out,
+    task: result.task,
+    steps: result.steps,
+    details: {
+      'stopped by': result.stoppedBy,
+      seconds: Number(result.seconds.toFixed(1)),
+      'steps per second': Number(result.stepsPerSecond.toFixed(2)),
+      loss: Number(result.loss.toFixed(4)),
+      'training accuracy': Number(result.trainAccuracy.toFixed(4)),
+      ...Object.fromEntries(result.bins.map((b) => [`accuracy ${b.lengths[0]}-${b.lengths[1]}`, Number(b.accuracy.toFixed(4))])),
+    },
+  };
+}
+
+export async function runExtract(job: ExtractJob, signal: AbortSignal, progress: OnProgress): Promise<ExtractReport> {
+  void job;
+  void signal;
+  void progress;
+  throw new UserError('extraction is not wired yet');
+}

@@ -1,0 +1,163 @@
+// The extension in a real VS Code (code-server) driven by Chromium: model viewer -> Decompile -> the program opens
+// -> hovers show head and source neurons -> a broken line gets a diagnostic -> the report renders -> F5 debugs.
+// Screenshots go to tests/e2e/screenshots/. Timings of the decompile flow are printed (the benchmark).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseProgram } from '../../server/src/language/load';
+import type { Program } from '../../server/src/program/types';
+import { findFrame, gotoLine, hoverAt, openInExplorer, packageVsix, ROOT, runCommand, setupTools, shot, startVsCode, type Session } from './harness';
+
+/** The shipped default model (examples/models/*), or RASP_E2E_MODEL while none is shipped. */
+function modelSource(): string {
+  if (process.env.RASP_E2E_MODEL) return path.resolve(process.env.RASP_E2E_MODEL);
+  const shipped = path.join(ROOT, 'examples', 'models');
+  const dirs = fs.existsSync(shipped) ? fs.readdirSync(shipped).filter((d) => fs.existsSync(path.join(shipped, d, 'model.safetensors'))) : [];
+  if (!dirs.length) throw new Error('no model in examples/models (set RASP_E2E_MODEL to a model folder)');
+  return path.join(shipped, dirs.sort()[0]);
+}
+
+const source = modelSource();
+const modelName = path.basename(source);
+const work = path.join(ROOT, 'tests', 'e2e', '.work', new Date().toISOString().replace(/[:.]/g, '-'));
+const workspace = path.join(work, 'workspace');
+const raspFile = path.join(workspace, 'models', `${modelName}.rasp`);
+let s: Session;
+let program: Program;
+
+beforeAll(async () => {
+  fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
+  fs.cpSync(source, path.join(workspace, 'models', modelName), { recursive: true });
+  const tools = setupTools();
+  const vsix = packageVsix();
+  s = await startVsCode(tools, vsix, {
+    work,
+    workspace,
+    // Reduced extraction effort keeps the tier's time bounded; the flow is the same.
+    settings: { 'rasp.extract.steps': Number(process.env.RASP_E2E_STEPS ?? 150), 'rasp.extract.samples': Number(process.env.RASP_E2E_SAMPLES ?? 256), 'rasp.check.samplesPerBin': 50 },
+  });
+});
+
+afterAll(async () => {
+  await s?.stop();
+});
+
+describe('RASP extension in code-server', () => {
+  it('opens the model viewer on model.safetensors', async () => {
+    await openInExplorer(s.page, `models/${modelName}/model.safetensors`);
+    const frame = await findFrame(s.page, '#layers', 60_000);
+    const layers = Number(await frame.locator('#layers').innerText());
+    const config = JSON.parse(fs.readFileSync(path.join(source, 'config.json'), 'utf8')) as { n_layer: number };
+    expect(layers).toBe(config.n_layer);
+    expect((await frame.locator('#task').innerText()).length).toBeGreaterThan(0);
+    await shot(s.page, '01-model-editor');
+  });
+
+  it('decompiles from the model viewer, stays responsive, opens the program and the report', async () => {
+    const frame = await findFrame(s.page, '#decompile');
+    const t0 = Date.now();
+    await frame.locator('#decompile').click();
+    const toast = s.page.locator('.notifications-toasts .notification-toast', { hasText: 'Decompiling' });
+    await toast.first().waitFor({ state: 'visible', timeout: 60_000 });
+    // A command issued while extraction runs answers at once (the work is in a worker thread).
+    const asked = Date.now();
+    await runCommand(s.page, 'RASP: Show Running Jobs');
+    await s.page.locator('.notifications-toasts .notification-toast', { hasText: /RASP: Decompiling .*%|RASP: Decompiling/ }).filter({ hasText: 'RASP:' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    const answeredMs = Date.now() - asked;
+    await shot(s.page, '02-decompile-progress');
+    const stillRunning = await toast.count();
+    console.log(`responsiveness: "Show Running Jobs" answered in ${answeredMs} ms while extraction ran (progress shown: ${stillRunning > 0})`);
+    expect(stillRunning).toBeGreaterThan(0);
+
+    const tab = s.page.locator('.tabs-container .tab.active', { hasText: `${modelName}.rasp` });
+    await tab.waitFor({ state: 'visible', timeout: 12 * 60_000 });
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(`bench: "Decompile" clicked -> ${modelName}.rasp opened in ${seconds.toFixed(1)} s`);
+    expect(fs.existsSync(raspFile)).toBe(true);
+    const parsed = await parseProgram(fs.readFileSync(raspFile, 'utf8'), raspFile);
+    expect(parsed.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    program = parsed.program!;
+    expect(program.statements.length).toBeGreaterThan(0);
+
+    const report = await findFrame(s.page, 'h1:text("Extraction report")', 30_000);
+    expect(await report.locator('svg').count()).toBeGreaterThan(0);
+    await s.page.waitForTimeout(500);
+    await shot(s.page, '03-program-and-report');
+  });
+
+  it('hovering a select line shows its layer and head, with a heatmap', async () => {
+    const stmt = program.statements.find((st) => st.kind === 'select' && st.provenance && st.provenance.head !== null);
+    expect(stmt, 'the extracted program has a select line with provenance').toBeDefined();
+    await openInExplorer(s.page, `models/${modelName}.rasp`);
+    await s.page.locator('.monaco-editor .view-lines').first().click();
+    const at = await gotoLine(s.page, stmt!.line);
+    const { text, hover } = await hoverAt(s.page, at, 1, /layer \d+ head \d+/);
+    expect(text).toContain(`layer ${stmt!.provenance!.layer} head ${stmt!.provenance!.head}`);
+    expect(await hover.locator('img').count()).toBeGreaterThan(0);
+    await shot(s.page, '04-hover-select');
+  });
+
+  it('hovering an MLP line lists its source neurons', async () => {
+    const stmt = program.statements.find((st) => st.provenance?.mlp && st.provenance.neurons?.length);
+    expect(stmt, 'the shipped model yields an MLP-derived line with neurons').toBeDefined();
+    const at = await gotoLine(s.page, stmt!.line);
+    const { text } = await hoverAt(s.page, at, 1, /Source neurons/);
+    expect(text).toMatch(/Source neurons[^#]*#\d+/);
+    expect(text).toContain(`#${stmt!.provenance!.neurons![0].index}`);
+    await shot(s.page, '05-hover-mlp-neurons');
+  });
+
+  it('shows the attention of the example input and the dataflow graph', async () => {
+    const sel = program.statements.find((st) => st.kind === 'select');
+    await gotoLine(s.page, sel!.line);
+    await runCommand(s.page, 'RASP: Show Attention on Example');
+    const frame = await findFrame(s.page, 'canvas', 30_000);
+    expect(await frame.locator('.card').count()).toBeGreaterThan(0);
+    await s.page.waitForTimeout(500);
+    await shot(s.page, '06-attention');
+    await s.page.locator('.monaco-editor .view-lines').first().click();
+    await runCommand(s.page, 'RASP: Show Dataflow Graph');
+    const graph = await findFrame(s.page, 'svg[aria-label="dataflow graph"]', 30_000);
+    expect(await graph.locator('.node').count()).toBe(program.statements.length + 2);
+    await shot(s.page, '07-dataflow');
+  });
+
+  it('a deliberately broken line shows a diagnostic', async () => {
+    await openInExplorer(s.page, `models/${modelName}.rasp`);
+    await s.page.locator('.monaco-editor .view-lines').first().click();
+    await s.page.keyboard.press('Control+End');
+    await s.page.keyboard.press('Enter');
+    await s.page.keyboard.type('broken = aggregate(s=no_such_selector, v=token)');
+    const squiggle = s.page.locator('.monaco-editor .squiggly-error');
+    await squiggle.first().waitFor({ state: 'attached', timeout: 20_000 });
+    const at = await gotoLine(s.page, lineCount(raspFile) + 1);
+    const { text } = await hoverAt(s.page, at, 20, /no_such_selector|not defined|undefined|unknown/i);
+    expect(text).toMatch(/no_such_selector|not defined|undefined|unknown/i);
+    await shot(s.page, '08-diagnostic');
+    await s.page.keyboard.press('Escape');
+    for (let i = 0; i < 4; i++) await s.page.keyboard.press('Control+Z');
+  });
+
+  it('F5 on the program stops at a breakpoint and shows the Variables view', async () => {
+    await openInExplorer(s.page, `models/${modelName}.rasp`);
+    await s.page.locator('.monaco-editor .view-lines').first().click();
+    const agg = program.statements.find((st) => st.kind === 'aggregate') ?? program.statements[1] ?? program.statements[0];
+    await gotoLine(s.page, agg.line);
+    await s.page.keyboard.press('F9');
+    await s.page.keyboard.press('F5');
+    await s.page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: 60_000 });
+    // stopOnEntry stops first; continue to the breakpoint.
+    await s.page.waitForTimeout(1500);
+    await s.page.keyboard.press('F5');
+    const variables = s.page.locator('.debug-view-content .monaco-list-row, [id="workbench.debug.variablesView"] .monaco-list-row');
+    await variables.first().waitFor({ state: 'visible', timeout: 30_000 });
+    await s.page.waitForTimeout(1000);
+    expect(await variables.count()).toBeGreaterThan(0);
+    await shot(s.page, '09-debugger');
+    await s.page.keyboard.press('Shift+F5');
+  });
+});
+
+function lineCount(file: string): number {
+  return fs.readFileSync(file, 'utf8').replace(/\n$/, '').split('\n').length;
+}
