@@ -239,6 +239,17 @@ describe('errors and the end of the program', () => {
     await ended;
   });
 
+  it("stops at the statement that fails: an input longer than the program's positions, at the first reader of pos", async () => {
+    const stop = stopped();
+    await launch(dc, { program: PROGRAM, input: ['<bos>', ...Array<string>(16).fill('a')].join(' '), breakpoints: [LOGITS1] });
+    const event = await stop;
+    expect(event.body.reason).toBe('exception');
+    expect(event.body.text).toMatch(/17 tokens/);
+    expect(await topLine()).toBe(S1);
+    const info = await dc.exceptionInfoRequest({ threadId: 1 });
+    expect(info.body.description).toMatch(new RegExp(`previous\\.rasp:${S1} \\(s1\\): .*17 tokens`));
+  });
+
   it('runs to the end and reports the prediction', async () => {
     const output = collectOutput(dc);
     const ended = nextEvent(dc, 'terminated');

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import { saveModel } from '../../server/src/model/load';
+import { referenceLogits } from '../../server/src/model/reference';
+import type { Gpt2Config, Gpt2Weights } from '../../server/src/model/types';
 import { fixtureCard, fixtureConfig, fixtureWeights, type FixtureSpec } from '../fixtures/models';
 import { AdapterServer, children, collectOutput, fixture, launch, nextEvent, scopeVariables, stackFrames, scopes } from './harness';
 
@@ -17,13 +19,15 @@ const server = new AdapterServer();
 let dc: DebugClient;
 let root: string;
 let modelDir: string;
+let config: Gpt2Config;
+let weights: Gpt2Weights;
 
 beforeAll(async () => {
   await server.start();
   root = await mkdtemp(join(tmpdir(), 'rasp-dap-model-'));
   modelDir = join(root, 'uniform');
-  const config = fixtureConfig(SPEC);
-  const weights = fixtureWeights(SPEC);
+  config = fixtureConfig(SPEC);
+  weights = fixtureWeights(SPEC);
   const d = config.nEmbd;
   // Zero the query and key projections (the first 2d columns of c_attn): every score is 0, attention uniform.
   for (const block of weights.blocks) {
@@ -88,6 +92,26 @@ describe('Model scope', () => {
     await dc.continueRequest({ threadId: 1 });
     await ended;
     expect(output.text('stdout')).toMatch(/^prediction: <bos> <bos> a b\nmodel prediction: (\S+ ){4}/);
+  });
+
+  it("maps the model's vocabulary onto the program's: the model prediction matches the reference forward pass", async () => {
+    const input = '<bos> a c b c';
+    const stop = nextEvent(dc, 'stopped');
+    await launch(dc, { program: fixture('reordered.rasp'), model: modelDir, input, stopOnEntry: true });
+    await stop;
+    const prediction = (await scopeVariables(dc, 'Model')).find((v) => v.name === 'prediction (model)')!;
+    const shown = (await children(dc, prediction.variablesReference)).map((r) => r.value.split(' ')[0]);
+    // Expected: the independent float64 forward, argmax over the program's tokens only.
+    const modelVocab = fixtureCard(SPEC).vocab;
+    const programVocab = ['c', '<bos>', 'b', 'a'];
+    const ids = input.split(' ').map((t) => modelVocab.indexOf(t));
+    const logits = referenceLogits(config, weights, ids);
+    const expected = ids.map((_, i) =>
+      programVocab.reduce((best, tok) =>
+        logits[i * config.vocabSize + modelVocab.indexOf(tok)] > logits[i * config.vocabSize + modelVocab.indexOf(best)] ? tok : best,
+      ),
+    );
+    expect(shown).toEqual(expected);
   });
 
   it('fails the launch, naming the folder, when the model folder does not exist', async () => {

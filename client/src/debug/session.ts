@@ -116,6 +116,7 @@ export class RaspDebugSession extends DebugSession {
     }
     if (args.model !== undefined) {
       this.model = await loadModel(resolve(args.cwd ?? process.cwd(), args.model));
+      for (const warning of this.model.warnings ?? []) this.sendEvent(new OutputEvent(`${warning}\n`, 'console'));
     } else {
       this.model = undefined;
     }
@@ -131,7 +132,7 @@ export class RaspDebugSession extends DebugSession {
     const exec = runtime.execution;
     if (this.model && exec) {
       try {
-        this.activations = traceModel(runtime.program, this.model, exec.tokens);
+        this.activations = await traceModel(runtime.program, this.model, exec.tokens);
       } catch (err) {
         this.reportError(err);
       }
@@ -447,11 +448,12 @@ export class RaspDebugSession extends DebugSession {
   private headVariable(view: StateView, cmp: HeadComparison): DebugProtocol.Variable {
     const n = view.n;
     const labels = view.positionLabels();
-    const diff = maxCausalDiff(cmp.model, cmp.program, n);
+    // float32 model patterns vs float64 program weights: differences below 1e-4 are rounding, shown as 0.
+    const diff = Number(maxCausalDiff(cmp.model, cmp.program, n).toFixed(4));
     const mark = diff > DIFF_TOLERANCE ? ` ${NOT_EQUAL}` : '';
     const rows = (): DebugProtocol.Variable[] =>
       labels.map((label, i) => {
-        const rowDiff = maxCausalDiff(cmp.model, cmp.program, n, i);
+        const rowDiff = Number(maxCausalDiff(cmp.model, cmp.program, n, i).toFixed(4));
         const modelRow = Array.from({ length: i + 1 }, (_, j) => cmp.model[i * n + j]);
         const programRow = Array.from({ length: i + 1 }, (_, j) => cmp.program[i * n + j]);
         const keys = labels.slice(0, i + 1);
