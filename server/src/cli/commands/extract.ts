@@ -1,11 +1,100 @@
-// PLACEHOLDER: the owner of `rasp extract` replaces this file.
+// `rasp extract --model DIR`: decompile a model into a pruned D-RASP program (plus the faithful unpruned program
+// and a JSON report). Progress per stage on stderr; Ctrl-C cancels and writes nothing.
+import { MultiBar, type SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { extract, type ExtractOptions } from '../../decompile';
+import { UserError } from '../../util/errors';
+import { cancelOnSigint, intOption } from './train';
+
+interface ExtractCliOptions {
+  model: string;
+  task?: string;
+  out?: string;
+  target: string;
+  seed: string;
+  force?: boolean;
+  json?: boolean;
+  runs: string;
+  pruneLength: string;
+  checkSamples: string;
+}
+
+function numberIn(name: string, text: string, lo: number, hi: number): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || v < lo || v > hi) throw new UserError(`--${name} must be a number from ${lo} to ${hi}, got "${text}"`);
+  return v;
+}
 
 export function registerExtract(program: Command): void {
   program
     .command('extract')
-    .description('(not built yet)')
-    .action(() => {
-      throw new Error('rasp extract is not built yet');
+    .description('Decompile a trained GPT-2 into a short executable RASP program (LLN-A, causal pruning, lambda search)')
+    .requiredOption('--model <dir>', 'model folder (config.json + model.safetensors [+ rasp-model.json])')
+    .option('--task <name>', 'task, when the folder has no model card and its name does not say')
+    .option('--out <file.rasp>', 'output program (default: <model folder name>.rasp); also writes <out>.unpruned.rasp and <out>.report.json')
+    .option('--target <match>', 'match accuracy the pruned program must keep', '0.9')
+    .option('--seed <n>', 'seed for data and mask sampling (same seed, same program)', '0')
+    .option('--runs <n>', 'pruning runs in the sparsity search', '5')
+    .option('--prune-length <tokens>', 'longest sequence pruning trains on (match is always measured on lengths 0-150)', '40')
+    .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
+    .option('--force', 'overwrite existing output files')
+    .option('--json', 'print {"out", "lines", "unprunedLines", "edges", "match", "seconds"} on stdout')
+    .action(async (opts: ExtractCliOptions) => {
+      const options: ExtractOptions = {
+        model: opts.model,
+        target: numberIn('target', opts.target, 0, 1),
+        seed: intOption('seed', opts.seed, 0, 2 ** 31 - 1),
+        runs: intOption('runs', opts.runs, 1, 50),
+        pruneLength: intOption('prune-length', opts.pruneLength, 2, 10_000),
+        checkSamples: intOption('check-samples', opts.checkSamples, 1, 100_000),
+        force: opts.force === true,
+        ...(opts.task ? { task: opts.task } : {}),
+        ...(opts.out ? { out: opts.out } : {}),
+      };
+      const { signal, dispose } = cancelOnSigint();
+      const tty = process.stderr.isTTY;
+      const bars = tty ? new MultiBar({ stream: process.stderr, format: '{stage} {bar} {percentage}% {message}', hideCursor: true, clearOnComplete: false }) : undefined;
+      let bar: SingleBar | undefined;
+      let current = '';
+      let lastLog = 0;
+      const onProgress = (p: { stage: string; fraction: number; message?: string }): void => {
+        if (bars) {
+          if (p.stage !== current) {
+            bar?.update(100);
+            bar = bars.create(100, 0, { stage: p.stage.padEnd(48), message: '' });
+            current = p.stage;
+          }
+          bar?.update(Math.round(p.fraction * 100), { message: p.message ?? '' });
+        } else if (p.stage !== current || Date.now() - lastLog > 5000) {
+          // non-interactive stderr: one line per stage change and at most one every 5 s
+          current = p.stage;
+          lastLog = Date.now();
+          process.stderr.write(`rasp: ${p.stage} ${Math.round(p.fraction * 100)}%${p.message ? ` ${p.message}` : ''}\n`);
+        }
+      };
+      try {
+        const r = await extract(options, { signal, onProgress });
+        bar?.update(100);
+        bars?.stop();
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ out: r.out, lines: r.lines, unprunedLines: r.unprunedLines, edges: r.edges, match: r.match, seconds: r.seconds })}\n`);
+        } else {
+          const lines = [
+            r.out ? `program   ${r.out} (${r.lines} lines, ${r.edges} edges, match ${r.match.toFixed(3)})` : 'program   none: not decompilable at the target',
+            `faithful  ${r.unprunedOut} (${r.unprunedLines} lines)`,
+            `report    ${r.reportOut}`,
+            `time      ${r.seconds.toFixed(1)} s`,
+          ];
+          process.stdout.write(`${lines.join('\n')}\n`);
+        }
+        if (!r.report.decompilable) {
+          throw new UserError(
+            `not decompilable at the target ${options.target}: even the faithful program with learned layer-norm scales matches only ${r.report.llnA.learnedVariance.match.toFixed(3)} (short by ${(r.report.shortfall ?? 0).toFixed(3)}); see ${r.reportOut}`,
+          );
+        }
+      } finally {
+        bars?.stop();
+        dispose();
+      }
     });
 }

@@ -1,0 +1,317 @@
+// `extract`: checkpoint -> re-parameterization (LLN-A, paths) -> pruning (stages 1-2 + lambda search) -> emission
+// (.rasp + sidecar for the pruned and the faithful program, JSON report) -> check through the interpreter.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, relative, resolve } from 'node:path';
+import { initBackend } from '../model/backend';
+import { modelLogits } from '../model/forward';
+import { loadModel } from '../model/load';
+import type { LoadedModel } from '../model/types';
+import { writeProgramFiles } from '../program/print';
+import type { Program } from '../program/types';
+import { checkProgram, type CheckResult } from '../check';
+import { DEFAULT_BINS, formatSequence, getTask, sampleBins, type Task } from '../tasks';
+import { CancelledError, UserError } from '../util/errors';
+import { Rng } from '../util/rng';
+import { writeFileAtomic } from '../model/atomic';
+import { buildPathGraph, foldModel, initialState, meanLnVariances, type FoldedModel, type PathGraph } from './reparameterize';
+import { MaskedModel, type MaskedState } from './prune/masked';
+import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
+import { countEdges, paretoFrontier, search, type RunResult } from './prune/search';
+import { emitProgram } from './emit/program';
+
+export interface ExtractOptions {
+  /** Model folder. */
+  model: string;
+  task?: string;
+  /** Output .rasp path (default: <model folder name>.rasp in the working directory). */
+  out?: string;
+  /** Match accuracy the pruned program must keep (default 0.9). */
+  target?: number;
+  seed?: number;
+  force?: boolean;
+  /** Longest sequence (tokens) pruning trains on (default 40); match is always measured on lengths 0-150. */
+  pruneLength?: number;
+  batch?: number;
+  /** Search budget: lambda runs (default 5), steps per stage per run. */
+  runs?: number;
+  stage1Steps?: number;
+  stage2Steps?: number;
+  /** Steps that learn the LN variances with every edge on (the faithful program), default 150. */
+  faithfulSteps?: number;
+  /** Sequences per length bin for the search's match estimate (default 24) and for the final check (default 200). */
+  searchSamples?: number;
+  checkSamples?: number;
+  /** Sequences per bin for checking the faithful program through the interpreter (default 20; 0 skips). */
+  unprunedCheckSamples?: number;
+  lambda0?: number;
+}
+
+export interface ExtractHooks {
+  signal?: AbortSignal;
+  onProgress?: (p: { stage: string; fraction: number; message?: string }) => void;
+}
+
+export interface ExtractReport {
+  model: string;
+  sha256: string;
+  task: string;
+  objective: 'ce' | 'bce';
+  settings: Record<string, number | string>;
+  seconds: number;
+  secondsByStage: Record<string, number>;
+  /** LLN-A faithfulness of the masked model with every edge on: data-mean variances, then learned ones. */
+  llnA: { fixedVariance: MatchResult; learnedVariance: MatchResult };
+  runs: { lambda: number; edges: number; match: number; kl: number; steps: [number, number]; seconds: number; bins: MatchResult['bins'] }[];
+  frontier: { lambda: number; edges: number; match: number }[];
+  decompilable: boolean;
+  /** How far the faithful program misses the target, when it does. */
+  shortfall?: number;
+  chosen?: { lambda: number; edges: number; searchMatch: number };
+  program?: { file: string; lines: number; edges: number; check: CheckResult };
+  unpruned: { file: string; lines: number; edges: number; check?: CheckResult };
+  lnVariances: Record<string, number>;
+}
+
+export interface ExtractResult {
+  out: string | null;
+  unprunedOut: string;
+  reportOut: string;
+  lines: number;
+  unprunedLines: number;
+  edges: number;
+  match: number;
+  seconds: number;
+  report: ExtractReport;
+  program?: Program;
+  unprunedProgram: Program;
+}
+
+const DEFAULTS = {
+  target: 0.9,
+  seed: 0,
+  pruneLength: 40,
+  batch: 16,
+  runs: 5,
+  stage1Steps: 300,
+  stage2Steps: 200,
+  faithfulSteps: 150,
+  searchSamples: 24,
+  checkSamples: 200,
+  unprunedCheckSamples: 20,
+  lambda0: 1e-3,
+};
+
+function checkNumber(name: string, v: number, lo: number, hi: number, integer = false): void {
+  if (!Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) {
+    throw new UserError(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${v}`);
+  }
+}
+
+/** Output paths: the program, its faithful unpruned twin and the report. */
+export function outputPaths(out: string): { rasp: string; unpruned: string; report: string } {
+  const rasp = resolve(out);
+  const stem = rasp.endsWith('.rasp') ? rasp.slice(0, -'.rasp'.length) : rasp;
+  return { rasp: stem + '.rasp', unpruned: `${stem}.unpruned.rasp`, report: `${stem}.report.json` };
+}
+
+function sidecarOf(rasp: string): string {
+  return rasp.replace(/\.rasp$/, '') + '.weights.safetensors';
+}
+
+/** Input lengths whose sequences fit in `maxTokens` tokens (at least the task's minimum). */
+function pruneLengthRange(task: Task, maxTokens: number): [number, number] {
+  const rng = new Rng(1);
+  let hi = task.minLength;
+  for (let n = task.minLength; n <= task.maxLength; n++) {
+    if (!task.validLength(n)) continue;
+    if (task.generate(n, rng).length > maxTokens) break;
+    hi = n;
+  }
+  return [task.minLength, hi];
+}
+
+export async function extract(options: ExtractOptions, hooks: ExtractHooks = {}): Promise<ExtractResult> {
+  const t0 = Date.now();
+  const s = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & ExtractOptions;
+  checkNumber('target', s.target, 0, 1);
+  checkNumber('seed', s.seed, 0, 2 ** 31 - 1, true);
+  checkNumber('runs', s.runs, 1, 50, true);
+  checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
+  const signal = hooks.signal;
+  const progress = (stage: string, fraction: number, message?: string): void => hooks.onProgress?.({ stage, fraction, ...(message ? { message } : {}) });
+  const stageTimes: Record<string, number> = {};
+  let stageStart = Date.now();
+  const endStage = (name: string): void => {
+    stageTimes[name] = (Date.now() - stageStart) / 1000;
+    stageStart = Date.now();
+  };
+  const model = await loadModel(options.model, options.task ? { task: options.task } : {});
+  const task = getTask(model.card.task);
+  const objective = model.card.objective;
+  const outPath = options.out ?? `${basename(model.dir)}.rasp`;
+  const paths = outputPaths(outPath);
+  if (!s.force) {
+    for (const p of [paths.rasp, sidecarOf(paths.rasp), paths.unpruned, sidecarOf(paths.unpruned), paths.report]) {
+      if (existsSync(p)) throw new UserError('already exists; pass --force to overwrite', p);
+    }
+  }
+  await initBackend();
+  const throwIfAborted = (): void => {
+    if (signal?.aborted) throw new CancelledError();
+  };
+
+  // ---- data: a short-sequence pool for pruning, lengths 0-150 for measuring match ----
+  progress('data', 0, 'sampling inputs and running the original model');
+  const pruneRange = pruneLengthRange(task, s.pruneLength);
+  const poolSeqs = sampleBins(task, [pruneRange], s.batch * 8, s.seed + 11)[0];
+  const evalBins = DEFAULT_BINS.filter(([lo, hi]) => hi >= task.minLength && lo <= task.maxLength).map(([lo, hi]): [number, number] => [Math.max(lo, task.minLength), Math.min(hi, task.maxLength)]);
+  const evalSeqs = sampleBins(task, evalBins, s.searchSamples, s.seed + 12);
+  const origOf = async (seqs: number[][]): Promise<Float32Array[]> => {
+    try {
+      return await modelLogits(model, seqs, signal ? { signal } : {});
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError') throw new CancelledError();
+      throw err;
+    }
+  };
+  const poolOrig = await origOf(poolSeqs);
+  const evalSets: EvalSet[] = [];
+  for (let i = 0; i < evalBins.length; i++) evalSets.push({ lengths: evalBins[i], seqs: evalSeqs[i], orig: await origOf(evalSeqs[i]) });
+  throwIfAborted();
+  endStage('data');
+
+  // ---- re-parameterization ----
+  progress('reparameterize', 0, 'LLN-A variances and paths');
+  const graph = buildPathGraph(model.config.nLayer, model.config.nHead);
+  const folded = foldModel(model.config, model.weights);
+  const perBin = model.config.nEmbd >= 256 ? 3 : 8;
+  const varSeqs = evalSets.flatMap((e) => e.seqs.slice(0, perBin));
+  const variances = meanLnVariances(model.config, model.weights, varSeqs, new Set([task.special.pad, task.special.eos]));
+  const init = initialState(graph, folded, variances);
+  const masked = new MaskedModel(graph, folded, init);
+  const train = [];
+  for (let i = 0; i < poolSeqs.length; i += s.batch) train.push(makeBatch(folded, task, objective, poolSeqs.slice(i, i + s.batch), poolOrig.slice(i, i + s.batch)));
+  const pruneHooks: Hooks = { ...(signal ? { signal } : {}), ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) };
+  const ctx: PruneContext = { graph, folded, task, objective, model: masked, train, evalSets, evalBatch: 8, hooks: pruneHooks };
+  try {
+    const allOn = new Float32Array(graph.edges.length).fill(1);
+    const fixedVariance = await evaluate(ctx, allOn);
+    endStage('reparameterize');
+    await trainFaithful(ctx, s.faithfulSteps, 'learn LN variances (faithful program)');
+    const learnedVariance = await evaluate(ctx, allOn);
+    const faithful = snapshot(masked);
+    endStage('faithful');
+    const decompilable = learnedVariance.match >= s.target;
+
+    let runs: RunResult[] = [];
+    let chosen: RunResult | undefined;
+    if (decompilable) {
+      runs = await search(ctx, faithful, {
+        target: s.target,
+        lambda0: s.lambda0,
+        maxRuns: s.runs,
+        stage1Steps: s.stage1Steps,
+        stage2Steps: s.stage2Steps,
+        minSteps: Math.min(100, s.stage2Steps),
+        seed: s.seed,
+      });
+      chosen = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
+      if (!chosen) {
+        // no pruned run kept the target: the faithful program (every edge) is the answer
+        chosen = { lambda: 0, edges: countEdges(allOn), match: learnedVariance.match, bins: learnedVariance.bins, kl: learnedVariance.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
+      }
+    }
+    endStage('prune');
+    throwIfAborted();
+
+    // ---- emission ----
+    progress('emit', 0, 'building programs');
+    const modelRef = (rasp: string): { path: string; sha256: string } => ({ path: relative(dirname(rasp), model.dir) || '.', sha256: model.sha256 });
+    const example = exampleInput(task, s.seed);
+    const unpruned = emitProgram({ graph, folded, state: faithful, mask: allOn, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.unpruned), name: `${task.name} (faithful, unpruned)`, example });
+    const pruned = chosen
+      ? emitProgram({ graph, folded, state: chosen.state, mask: chosen.mask, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example })
+      : undefined;
+    endStage('emit');
+
+    // ---- check through the interpreter ----
+    const checkHooks = (stage: string) => ({ ...(signal ? { signal } : {}), onProgress: (p: { fraction: number; message?: string }) => progress(stage, p.fraction, p.message) });
+    const prunedCheck = pruned ? await checkProgram(pruned.program, model, { lengths: evalBins, samples: s.checkSamples, seed: s.seed + 1000, ...checkHooks('check program') }) : undefined;
+    const unprunedCheck =
+      s.unprunedCheckSamples > 0 ? await checkProgram(unpruned.program, model, { lengths: evalBins, samples: s.unprunedCheckSamples, seed: s.seed + 2000, ...checkHooks('check faithful program') }) : undefined;
+    endStage('check');
+    throwIfAborted();
+
+    const lnVariances: Record<string, number> = {};
+    const finalState: MaskedState = chosen ? chosen.state : faithful;
+    graph.consumers.forEach((c, i) => {
+      lnVariances[c.id] = Math.exp(finalState.logVar[i]);
+    });
+    const report: ExtractReport = {
+      model: model.dir,
+      sha256: model.sha256,
+      task: task.name,
+      objective,
+      settings: {
+        target: s.target,
+        seed: s.seed,
+        pruneLength: s.pruneLength,
+        pruneInputLengths: `${pruneRange[0]}-${pruneRange[1]}`,
+        batch: s.batch,
+        runs: s.runs,
+        stage1Steps: s.stage1Steps,
+        stage2Steps: s.stage2Steps,
+        faithfulSteps: s.faithfulSteps,
+        searchSamplesPerBin: s.searchSamples,
+        checkSamplesPerBin: s.checkSamples,
+        lambda0: s.lambda0,
+        mlp: 'unsplit',
+        stages: 'components, paths',
+      },
+      seconds: 0,
+      secondsByStage: stageTimes,
+      llnA: { fixedVariance, learnedVariance },
+      runs: runs.map((r) => ({ lambda: r.lambda, edges: r.edges, match: r.match, kl: r.kl, steps: r.steps, seconds: r.seconds, bins: r.bins })),
+      frontier: paretoFrontier(runs),
+      decompilable,
+      ...(decompilable ? {} : { shortfall: s.target - learnedVariance.match }),
+      ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
+      ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck } } : {}),
+      unpruned: { file: paths.unpruned, lines: unpruned.program.statements.length, edges: unpruned.edges, ...(unprunedCheck ? { check: unprunedCheck } : {}) },
+      lnVariances,
+    };
+
+    // ---- write (only now, so a cancel leaves nothing half-written) ----
+    throwIfAborted();
+    progress('write', 0, 'writing files');
+    await mkdir(dirname(paths.rasp), { recursive: true });
+    await writeProgramFiles(unpruned.program, paths.unpruned, { force: true });
+    if (pruned) await writeProgramFiles(pruned.program, paths.rasp, { force: true });
+    report.seconds = (Date.now() - t0) / 1000;
+    await writeFileAtomic(paths.report, new TextEncoder().encode(JSON.stringify(report, null, 2) + '\n'));
+    return {
+      out: pruned ? paths.rasp : null,
+      unprunedOut: paths.unpruned,
+      reportOut: paths.report,
+      lines: pruned ? pruned.program.statements.length : unpruned.program.statements.length,
+      unprunedLines: unpruned.program.statements.length,
+      edges: pruned ? pruned.edges : unpruned.edges,
+      match: prunedCheck ? prunedCheck.match : (unprunedCheck?.match ?? learnedVariance.match),
+      seconds: report.seconds,
+      report,
+      ...(pruned ? { program: pruned.program } : {}),
+      unprunedProgram: unpruned.program,
+    };
+  } finally {
+    masked.dispose();
+    for (const b of train) disposeBatch(b);
+  }
+}
+
+function exampleInput(task: Task, seed: number): string {
+  const seq = sampleBins(task, [[task.minLength, Math.min(task.maxLength, Math.max(task.minLength, 8))]], 1, seed + 99)[0][0];
+  return formatSequence(task, seq);
+}
+
+export type { LoadedModel, PathGraph, FoldedModel };

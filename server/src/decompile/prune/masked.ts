@@ -1,0 +1,243 @@
+// The masked, re-parameterized model in tfjs: every consumer rebuilds its input from stored path activations
+// (method-pruning.md 2.1-2.2), u_c = sum_e [m_e act_src + (1 - m_e) a_src] + b_c, then applies its linear layer
+// norm and its frozen weights. One mask row per batch row.
+//
+// Speed (tfjs-wasm-performance.md): frozen maps use a custom gradient with a pre-transposed weight copy so both
+// directions stay on the non-transposed matmul fast path; token and position activations are computed in plain
+// JS once per cached batch (no gather, whose gradient wasm lacks); mask columns are picked with small one-hot
+// products instead of gathers.
+import * as tf from '@tensorflow/tfjs';
+import type { PathGraph } from '../reparameterize/graph';
+import type { FoldedModel } from '../reparameterize/lln';
+
+export type Objective = 'ce' | 'bce';
+
+export interface Batch {
+  B: number;
+  T: number;
+  seqs: number[][];
+  tok: tf.Tensor3D;
+  pos: tf.Tensor3D;
+  causal: tf.Tensor2D;
+  /** B x T: 1 at scored positions. */
+  weight: tf.Tensor2D;
+  nScored: number;
+  /** CE: the original model's log-probabilities; BCE: its sigmoid outputs. B x T x V. */
+  target: tf.Tensor3D;
+}
+
+type Linear = (x: tf.Tensor2D) => tf.Tensor2D;
+
+function frozenLinear(data: Float32Array, rows: number, cols: number): { fn: Linear; tensors: tf.Tensor[] } {
+  const w = tf.tensor2d(data, [rows, cols]);
+  const wt = tf.transpose(w);
+  const f = tf.customGrad((...args: unknown[]) => ({
+    value: tf.matMul(args[0] as tf.Tensor2D, w),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.matMul(dy as tf.Tensor2D, wt),
+  }));
+  return { fn: (x) => f(x) as tf.Tensor2D, tensors: [w, wt] };
+}
+
+/** Identity whose gradient is zero (tfjs has no stop_gradient). */
+export const stopGrad = tf.customGrad((...args: unknown[]) => ({
+  value: tf.clone(args[0] as tf.Tensor),
+  gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
+})) as (x: tf.Tensor) => tf.Tensor;
+
+interface HeadT {
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  o: Linear;
+  cQ: tf.Tensor1D;
+  cK: tf.Tensor1D;
+}
+
+export interface MaskedState {
+  logVar: Float32Array;
+  oa: Float32Array;
+  bc: Float32Array;
+}
+
+export class MaskedModel {
+  readonly logVar: tf.Variable;
+  readonly oa: tf.Variable;
+  readonly bc: tf.Variable;
+  private readonly heads: HeadT[][] = [];
+  private readonly mlps: { fc: Linear; fcB: tf.Tensor1D; proj: Linear; projB: tf.Tensor1D }[] = [];
+  private readonly unembed: Linear;
+  private readonly unembedB: tf.Tensor1D;
+  /** Per consumer: E x k one-hot picking its edges' mask columns, and k x nPaths picking the sources. */
+  private readonly pickEdges: tf.Tensor2D[] = [];
+  private readonly pickSources: tf.Tensor2D[] = [];
+  private readonly owned: tf.Tensor[] = [];
+
+  constructor(
+    readonly graph: PathGraph,
+    readonly folded: FoldedModel,
+    init: MaskedState,
+  ) {
+    const { d, dh } = folded;
+    const lin = (data: Float32Array, rows: number, cols: number): Linear => {
+      const r = frozenLinear(data, rows, cols);
+      this.owned.push(...r.tensors);
+      return r.fn;
+    };
+    const vec = (data: Float32Array): tf.Tensor1D => {
+      const t = tf.tensor1d(data);
+      this.owned.push(t);
+      return t;
+    };
+    for (const layer of folded.layers) {
+      this.heads.push(
+        layer.heads.map((h) => ({
+          q: lin(h.q, d, dh),
+          k: lin(h.k, d, dh),
+          v: lin(h.v, d, dh),
+          o: lin(h.o, dh, d),
+          cQ: vec(h.cQ),
+          cK: vec(h.cK),
+        })),
+      );
+      this.mlps.push({ fc: lin(layer.fc, d, 4 * d), fcB: vec(layer.fcB), proj: lin(layer.proj, 4 * d, d), projB: vec(layer.projB) });
+    }
+    this.unembed = lin(folded.unembed, d, folded.V);
+    this.unembedB = vec(folded.unembedB);
+    const E = graph.edges.length;
+    for (const c of graph.consumers) {
+      const pe = new Float32Array(E * c.edges.length);
+      const ps = new Float32Array(c.edges.length * graph.paths.length);
+      c.edges.forEach((e, i) => {
+        pe[e * c.edges.length + i] = 1;
+        ps[i * graph.paths.length + graph.edges[e].source] = 1;
+      });
+      const a = tf.tensor2d(pe, [E, c.edges.length]);
+      const b = tf.tensor2d(ps, [c.edges.length, graph.paths.length]);
+      this.pickEdges.push(a);
+      this.pickSources.push(b);
+      this.owned.push(a, b);
+    }
+    this.logVar = tf.variable(tf.tensor1d(init.logVar), true, undefined);
+    this.oa = tf.variable(tf.tensor2d(init.oa, [graph.paths.length, d]), true);
+    this.bc = tf.variable(tf.tensor2d(init.bc, [graph.consumers.length, d]), true);
+  }
+
+  state(): MaskedState {
+    return {
+      logVar: this.logVar.dataSync() as Float32Array,
+      oa: this.oa.dataSync() as Float32Array,
+      bc: this.bc.dataSync() as Float32Array,
+    };
+  }
+
+  setState(s: MaskedState): void {
+    this.logVar.assign(tf.tensor1d(s.logVar));
+    this.oa.assign(tf.tensor2d(s.oa, [this.graph.paths.length, this.folded.d]));
+    this.bc.assign(tf.tensor2d(s.bc, [this.graph.consumers.length, this.folded.d]));
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+    this.logVar.dispose();
+    this.oa.dispose();
+    this.bc.dispose();
+  }
+
+  private scale(c: number): tf.Tensor {
+    return tf.rsqrt(tf.add(tf.exp(tf.slice(this.logVar, [c], [1])), this.folded.eps));
+  }
+
+  /**
+   * Logits (B x T x V) for one batch under mask rows M (B x E, differentiable). `gate` (B x E, constant) is 1
+   * where an edge is fully ablated: only there does the ablation constant learn (method-pruning.md 3.3).
+   */
+  forward(batch: Batch, M: tf.Tensor2D, gate: tf.Tensor2D | null): tf.Tensor3D {
+    const { graph, folded } = this;
+    const { B, T } = batch;
+    const d = folded.d;
+    const acts: (tf.Tensor3D | undefined)[] = new Array(graph.paths.length);
+    acts[0] = batch.tok;
+    acts[1] = batch.pos;
+    const oaConst = stopGrad(this.oa) as tf.Tensor2D;
+
+    /** The consumer's masked input sum; `onlyEdge` restricts it to one edge (value paths) without b_c. */
+    const consumerInput = (ci: number, onlyEdge?: number): tf.Tensor3D => {
+      const c = graph.consumers[ci];
+      const Mc = tf.matMul(M, this.pickEdges[ci]); // B x k
+      const off = tf.sub(1, Mc);
+      const oaRows = tf.matMul(this.pickSources[ci], this.oa);
+      const oaRowsConst = tf.matMul(this.pickSources[ci], oaConst);
+      let ablated: tf.Tensor2D;
+      if (gate) {
+        const g = tf.matMul(gate, this.pickEdges[ci]);
+        ablated = tf.add(tf.matMul(tf.mul(off, g), oaRows), tf.matMul(tf.mul(off, tf.sub(1, g)), oaRowsConst));
+      } else {
+        ablated = tf.matMul(off, oaRowsConst);
+      }
+      let u: tf.Tensor3D | undefined;
+      c.edges.forEach((e, i) => {
+        if (onlyEdge !== undefined && e !== onlyEdge) return;
+        const a = acts[graph.edges[e].source];
+        if (!a) throw new Error(`path ${graph.paths[graph.edges[e].source].id} used before it is computed`);
+        const term = tf.mul(tf.reshape(tf.slice(Mc, [0, i], [B, 1]), [B, 1, 1]), a) as tf.Tensor3D;
+        u = u ? (tf.add(u, term) as tf.Tensor3D) : term;
+      });
+      if (onlyEdge !== undefined) {
+        const i = c.edges.indexOf(onlyEdge);
+        const own = tf.mul(tf.slice(off, [0, i], [B, 1]), tf.slice(oaRowsConst, [i, 0], [1, d]));
+        const ownGated = gate
+          ? tf.add(
+              own,
+              tf.mul(tf.mul(tf.slice(off, [0, i], [B, 1]), tf.slice(tf.matMul(gate, this.pickEdges[ci]), [0, i], [B, 1])), tf.sub(tf.slice(oaRows, [i, 0], [1, d]), tf.slice(oaRowsConst, [i, 0], [1, d]))),
+            )
+          : own;
+        return tf.add(u!, tf.reshape(ownGated, [B, 1, d])) as tf.Tensor3D;
+      }
+      const constant = tf.add(ablated, tf.slice(this.bc, [ci, 0], [1, d])); // B x d
+      return tf.add(u!, tf.reshape(constant, [B, 1, d])) as tf.Tensor3D;
+    };
+    const flat = (x: tf.Tensor3D): tf.Tensor2D => tf.reshape(x, [B * T, d]);
+    const dh = folded.dh;
+    for (let l = 0; l < folded.nLayer; l++) {
+      for (let h = 0; h < folded.nHead; h++) {
+        const H = this.heads[l][h];
+        const qi = graph.consumerIndex.get(`q-${l}-${h}`)!;
+        const ki = graph.consumerIndex.get(`k-${l}-${h}`)!;
+        const vi = graph.consumerIndex.get(`v-${l}-${h}`)!;
+        const q = tf.reshape(tf.add(tf.mul(H.q(flat(consumerInput(qi))), this.scale(qi)), H.cQ), [B, T, dh]);
+        const k = tf.reshape(tf.add(tf.mul(H.k(flat(consumerInput(ki))), this.scale(ki)), H.cK), [B, T, dh]);
+        const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), batch.causal);
+        const att = tf.softmax(scores);
+        for (const e of graph.consumers[vi].edges) {
+          const v = tf.reshape(tf.mul(H.v(flat(consumerInput(vi, e))), this.scale(vi)), [B, T, dh]);
+          const z = tf.reshape(tf.matMul(att, v), [B * T, dh]) as tf.Tensor2D;
+          acts[graph.edges[e].creates!] = tf.reshape(H.o(z), [B, T, d]);
+        }
+      }
+      const mi = graph.consumerIndex.get(`mlp-${l}`)!;
+      const m = this.mlps[l];
+      const pre = tf.add(tf.mul(m.fc(flat(consumerInput(mi))), this.scale(mi)), m.fcB) as tf.Tensor2D;
+      // gelu_new(x) = x * sigmoid(2c(x + 0.044715 x^3)); sigmoid is far cheaper than tanh on wasm
+      const inner = tf.mul(tf.add(pre, tf.mul(tf.pow(pre, 3), 0.044715)), 2 * Math.sqrt(2 / Math.PI));
+      const act = tf.mul(pre, tf.sigmoid(inner)) as tf.Tensor2D;
+      acts[graph.pathIndex.get(`mlp-${l}`)!] = tf.reshape(tf.add(m.proj(act), m.projB), [B, T, d]);
+    }
+    const li = graph.consumerIndex.get('lm_head')!;
+    const logits = tf.add(tf.mul(this.unembed(flat(consumerInput(li))), this.scale(li)), this.unembedB);
+    return tf.reshape(logits, [B, T, folded.V]);
+  }
+
+  /** Faithfulness loss (method-pruning.md 3.5): KL averaged over scored tokens x vocab, or BCE to sigmoid(orig). */
+  loss(batch: Batch, logits: tf.Tensor3D, objective: Objective): tf.Scalar {
+    const V = this.folded.V;
+    const w = tf.reshape(batch.weight, [batch.B, batch.T, 1]);
+    let per: tf.Tensor;
+    if (objective === 'ce') {
+      const lp = tf.logSoftmax(logits);
+      per = tf.mul(tf.exp(batch.target), tf.sub(batch.target, lp));
+    } else {
+      per = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, batch.target)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+    }
+    return tf.div(tf.sum(tf.mul(per, w)), Math.max(1, batch.nScored * V)) as tf.Scalar;
+  }
+}

@@ -1,0 +1,105 @@
+// Sparsity search (replaces the paper's 60-80-run grid, method-pruning.md 4): bisection on the penalty
+// coefficient lambda in log space towards the sparsest program whose match accuracy stays >= target, each run
+// warm-started from the passing run with the largest smaller lambda. Every run lands on the Pareto frontier
+// (edges vs match) kept in the report.
+import { edgeUnits, evaluate, groupUnits, snapshot, trainStage, type MatchResult, type PruneContext } from './train';
+import type { MaskedState } from './masked';
+
+export interface SearchSettings {
+  target: number;
+  lambda0: number;
+  maxRuns: number;
+  stage1Steps: number;
+  stage2Steps: number;
+  minSteps: number;
+  seed: number;
+}
+
+export interface RunResult {
+  lambda: number;
+  edges: number;
+  match: number;
+  bins: MatchResult['bins'];
+  kl: number;
+  steps: [number, number];
+  seconds: number;
+  mask: Float32Array;
+  state: MaskedState;
+  theta1: Float32Array;
+}
+
+export interface FrontierPoint {
+  lambda: number;
+  edges: number;
+  match: number;
+}
+
+export function countEdges(mask: Float32Array): number {
+  let n = 0;
+  for (const m of mask) if (m > 0) n++;
+  return n;
+}
+
+/** Runs sorted by edges; a run stays only if its match beats every run with fewer edges (method-pruning.md 4.4). */
+export function paretoFrontier(runs: { lambda: number; edges: number; match: number }[]): FrontierPoint[] {
+  const sorted = [...runs].sort((a, b) => a.edges - b.edges || b.match - a.match);
+  const out: FrontierPoint[] = [];
+  let best = -Infinity;
+  for (const r of sorted) {
+    if (r.match > best) {
+      out.push({ lambda: r.lambda, edges: r.edges, match: r.match });
+      best = r.match;
+    }
+  }
+  return out;
+}
+
+export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedState, theta1: Float32Array | null, s: SearchSettings, runIndex: number): Promise<RunResult> {
+  const t0 = Date.now();
+  const { graph, model } = ctx;
+  model.setState(start);
+  const g = groupUnits(graph);
+  const init1 = theta1 ? Float32Array.from(theta1, (t) => Math.max(t, 3)) : new Float32Array(g.count).fill(8);
+  const tag = `run ${runIndex + 1} (lambda ${lambda.toExponential(1)})`;
+  const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, lambda, seed: s.seed }, `stage 1 components, ${tag}`);
+  const u2 = edgeUnits(graph, r1.mask);
+  const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, lambda, seed: s.seed + 1 }, `stage 2 paths, ${tag}`);
+  const mask = r2.mask;
+  const ev = await evaluate(ctx, mask);
+  return {
+    lambda,
+    edges: countEdges(mask),
+    match: ev.match,
+    bins: ev.bins,
+    kl: ev.kl,
+    steps: [r1.steps, r2.steps],
+    seconds: (Date.now() - t0) / 1000,
+    mask,
+    state: snapshot(model),
+    theta1: r1.theta,
+  };
+}
+
+export async function search(ctx: PruneContext, faithful: MaskedState, s: SearchSettings): Promise<RunResult[]> {
+  const runs: RunResult[] = [];
+  let lambda = s.lambda0;
+  let pass: number | undefined;
+  let fail: number | undefined;
+  for (let i = 0; i < s.maxRuns; i++) {
+    // warm start: the passing run with the largest lambda below this one, else the faithful state
+    const warm = runs.filter((r) => r.match >= s.target && r.lambda < lambda).sort((a, b) => b.lambda - a.lambda)[0];
+    const r = await runOnce(ctx, lambda, warm ? warm.state : faithful, warm ? warm.theta1 : null, s, i);
+    runs.push(r);
+    if (r.match >= s.target) pass = Math.max(pass ?? -Infinity, lambda);
+    else fail = Math.min(fail ?? Infinity, lambda);
+    if (pass === undefined) lambda /= 10;
+    else if (fail === undefined) lambda *= 10;
+    else {
+      if (fail / pass < 1.5) break;
+      lambda = Math.sqrt(pass * fail);
+    }
+    // an empty program that still matches cannot get sparser
+    if (r.match >= s.target && r.edges <= 1) break;
+  }
+  return runs;
+}
