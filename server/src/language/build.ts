@@ -612,7 +612,6 @@ class Builder {
       this.error(`${form} reads the matrix named after the line; declare \`matrix ${node.name}[R, C] from weights\` or an inline matrix ${node.name}`, rangeOf(node, 'name'));
       return undefined;
     }
-    this.occurrences.push({ name: node.name, range: rangeOf(node, 'name'), def: false, kind: 'matrix' });
     return { kind: 'matrix', ref: node.name };
   }
 
