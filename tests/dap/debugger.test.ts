@@ -1,5 +1,8 @@
 // The RASP debugger over real DAP (loopback TCP, DebugClient): breakpoints, stepping (over, into the rows of a
 // select/aggregate, out), per-position values, selectors, evaluate, runtime errors, the prediction, restart.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -209,6 +212,18 @@ describe('evaluate', () => {
     expect(await children(dc, whole.variablesReference)).toHaveLength(5);
   });
 
+  it('completes names defined at this point and functions in the debug console', async () => {
+    const stop = stopped();
+    await launch(dc, { program: PROGRAM, breakpoints: [LOGITS1] });
+    await stop;
+    const frames = await stackFrames(dc);
+    const all = await dc.completionsRequest({ text: 'a1[0] + ', column: 9, frameId: frames[0].id });
+    expect(all.body.targets.map((t) => t.label)).toEqual(expect.arrayContaining(['token', 'pos', 'a1', 's1', 'sum', 'argmax']));
+    expect(all.body.targets.map((t) => t.label)).not.toContain('logits1');
+    const some = await dc.completionsRequest({ text: 'sum(at', column: 7, frameId: frames[0].id });
+    expect(some.body.targets).toEqual([{ label: 'attention', type: 'function', start: 5, length: 2 }]);
+  });
+
   it('explains names that are not defined yet and bad indexes', async () => {
     const stop = stopped();
     await launch(dc, { program: PROGRAM, breakpoints: [A1] });
@@ -290,6 +305,29 @@ describe('errors and the end of the program', () => {
     expect((await stop).body.reason).toBe('breakpoint');
     expect(await topLine()).toBe(LOGITS1);
     expect((await scopeVariables(dc, 'Values')).map((v) => v.name)).toEqual(['token', 'pos', 'a1']);
+  });
+
+  it('re-reads the program on restart and moves breakpoints to where the statements now are', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rasp-dap-restart-'));
+    try {
+      const program = join(dir, 'edited.rasp');
+      const original = await readFile(PROGRAM, 'utf8');
+      await writeFile(program, original);
+      let stop = stopped();
+      const response = await launch(dc, { program, breakpoints: [LOGITS1] });
+      expect(response!.body.breakpoints[0]).toMatchObject({ verified: true, line: LOGITS1 });
+      await stop;
+      // One line inserted above: line 11 is now the blank line before logits1, which moved to line 12.
+      await writeFile(program, `# edited while paused\n${original}`);
+      const changed = nextEvent<DebugProtocol.BreakpointEvent>(dc, 'breakpoint');
+      stop = stopped();
+      await dc.restartRequest({});
+      expect((await changed).body).toMatchObject({ reason: 'changed', breakpoint: { verified: true, line: LOGITS1 + 1 } });
+      expect((await stop).body.reason).toBe('breakpoint');
+      expect(await topLine()).toBe(LOGITS1 + 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails the launch with the loader message for a missing program', async () => {

@@ -48,6 +48,9 @@ export interface Table {
 
 export type DebugValue = { kind: 'number'; value: number } | { kind: 'string'; value: string } | LabelledVector | Table;
 
+/** Functions callable in watch expressions (for completion and the error message). */
+export const EXPRESSION_FUNCTIONS = ['sum', 'mean', 'max', 'min', 'argmax', 'len', 'abs', 'attention'] as const;
+
 export class ExpressionError extends Error {
   constructor(message: string) {
     super(message);
@@ -355,6 +358,6 @@ function call(fn: string, args: DebugValue[]): DebugValue {
       if (args.length !== 1) throw new ExpressionError('abs(x) takes one argument');
       return map1(args[0], Math.abs, `abs(${describe(args[0])})`);
     default:
-      throw new ExpressionError(`unknown function '${fn}' (known: sum, mean, max, min, argmax, len, abs, attention)`);
+      throw new ExpressionError(`unknown function '${fn}' (known: ${EXPRESSION_FUNCTIONS.join(', ')})`);
   }
 }

@@ -22,7 +22,7 @@ import type { Program, Statement } from '../../../server/src/program/types';
 import type { LoadedModel } from '../../../server/src/model/types';
 import { loadProgramFile } from '../../../server/src/language/load';
 import { loadModel } from '../../../server/src/model/load';
-import { ExpressionError, evaluateExpression, tableRow, type DebugValue, type LabelledVector, type Table } from './expression';
+import { EXPRESSION_FUNCTIONS, ExpressionError, evaluateExpression, tableRow, type DebugValue, type LabelledVector, type Table } from './expression';
 import { traceModel, type ModelActivations } from './model';
 import { RaspRuntime, type Outcome } from './runtime';
 import { DIFF_TOLERANCE, StateView, decisionText, fmt, maxCausalDiff, quoteLabel, topEntries, type HeadComparison } from './views';
@@ -77,6 +77,7 @@ export class RaspDebugSession extends DebugSession {
       supportsTerminateRequest: true,
       supportsExceptionInfoRequest: true,
       supportsSteppingGranularity: false,
+      supportsCompletionsRequest: true,
     };
     this.sendResponse(response);
   }
@@ -541,6 +542,21 @@ export class RaspDebugSession extends DebugSession {
       return;
     }
     response.body = this.evaluated(value, args.expression);
+    this.sendResponse(response);
+  }
+
+  /** Debug console completion: names defined at this point and the expression functions. */
+  protected override completionsRequest(response: DebugProtocol.CompletionsResponse, args: DebugProtocol.CompletionsArguments): void {
+    const before = args.text.slice(0, Math.max(0, this.convertClientColumnToDebugger(args.column) - 1));
+    const prefix = /[A-Za-z_][A-Za-z0-9_]*$/.exec(before)?.[0] ?? '';
+    const names = this.runtime?.execution ? this.view().names() : [];
+    const targets: DebugProtocol.CompletionItem[] = [
+      ...names.map((label) => ({ label, type: 'variable' as const })),
+      ...EXPRESSION_FUNCTIONS.map((label) => ({ label, type: 'function' as const })),
+    ].filter((t) => t.label.startsWith(prefix));
+    // `start` is a column in the client's base; the word being completed is replaced.
+    const start = this.convertDebuggerColumnToClient(before.length - prefix.length + 1);
+    response.body = { targets: targets.map((t) => ({ ...t, start, length: prefix.length })) };
     this.sendResponse(response);
   }
 
