@@ -336,6 +336,36 @@ describe('errors and the end of the program', () => {
     expect(output.text('stderr')).toMatch(/missing\.rasp/);
   });
 
+  it('pauses a long run between statements and continues from there', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rasp-dap-pause-'));
+    try {
+      // 1000 hand-written maps: long enough that the pause arrives mid-run (each statement yields to the loop).
+      const count = 1000;
+      const header = ['program "long"', 'vocab [a, b, <bos>]', 'positions 8', 'output softmax', 'example "<bos> a b"'];
+      const maps = Array.from({ length: count }, (_, i) => `x${i + 1} = token["a"] + ${i + 1}`);
+      const program = join(dir, 'long.rasp');
+      await writeFile(program, [...header, ...maps, 'logits1 = project(inp=token, op=(inp==out))', 'prediction = softmax(logits1)', ''].join('\n'));
+      const ended = nextEvent(dc, 'terminated', 60_000);
+      const stop = stopped();
+      await launch(dc, { program });
+      await dc.pauseRequest({ threadId: 1 });
+      expect((await stop).body.reason).toBe('pause');
+      const line = await topLine();
+      expect(line).toBeGreaterThan(header.length + 1);
+      expect(line).toBeLessThanOrEqual(header.length + count + 2);
+      // Everything before the paused line has run, nothing after it.
+      const ran = line - header.length - 1;
+      const values = (await scopeVariables(dc, 'Values')).map((v) => v.name);
+      expect(values).toContain(`x${ran}`);
+      expect(values).not.toContain(`x${ran + 1}`);
+      expect((await evaluate(`x${ran}[1]`)).result).toBe(String(ran + 1));
+      await dc.continueRequest({ threadId: 1 });
+      await ended;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('terminates on request', async () => {
     const stop = stopped();
     await launch(dc, { program: PROGRAM, stopOnEntry: true });
