@@ -20,6 +20,7 @@ import { Rng, deriveSeed } from '../util/rng';
 import { AdamW, PAPER_ADAMW, linearLr } from './adamw';
 import { makeTrainBatch, type TrainBatch } from './batch';
 import { initWeights } from './init';
+import { registerFastTileGradient } from './tileGrad';
 
 export interface TrainOptions {
   task: string;
@@ -164,6 +165,7 @@ export async function trainModel(
   task.drawLength(lengths[0], lengths[1], new Rng(0)); // a UserError now if the range holds no valid length
 
   await initBackend();
+  registerFastTileGradient();
   const rng = new Rng(seed);
   const tm = createTfModel(config, initWeights(config, new Rng(deriveSeed(seed, 1))), { trainable: true });
   const vars = tm.variables;
