@@ -53,22 +53,26 @@ describe('MLP primitive features', () => {
 
   it('offers diff and 01 balance only for attention mixtures over two normal tokens, equal over normal tokens', () => {
     const specialIds = new Set([2, 3, 4, 5]);
-    const viaAttention = mlpCandidates({ inputs: [tokenBasis], specialIds, viaAttention: true, maxProduct: 400 }).map((c) => c.label);
+    const viaAttention = mlpCandidates({ inputs: [tokenBasis], names: ['a1'], specialIds, viaAttention: [true], maxProduct: 400 }).map((c) => c.label);
     expect(viaAttention).toContain('diff 0 1');
     expect(viaAttention).toContain('01 balance 0.05');
     expect(viaAttention).toContain('equal');
-    const plain = mlpCandidates({ inputs: [tokenBasis], specialIds, viaAttention: false, maxProduct: 400 }).map((c) => c.label);
+    const plain = mlpCandidates({ inputs: [tokenBasis], names: ['a1'], specialIds, viaAttention: [false], maxProduct: 400 }).map((c) => c.label);
     expect(plain).not.toContain('diff 0 1');
     expect(plain[0]).toBe('no_op');
-    const multi = mlpCandidates({ inputs: [tokenBasis, tokenBasis], specialIds, viaAttention: true, maxProduct: 400 }).map((c) => c.label);
-    expect(multi).toEqual(['erase', 'keep_one 0', 'keep_one 1', 'combine']);
+    const multi = mlpCandidates({ inputs: [tokenBasis, tokenBasis], names: ['a1', 'token'], specialIds, viaAttention: [true, false], maxProduct: 400 }).map((c) => c.label);
+    expect(multi.slice(0, 4)).toEqual(['erase', 'keep_one a1', 'keep_one token', 'combine']);
+    // unsplit MLPs: single-input primitives on each input alone; diff only where attention mixes tokens
+    expect(multi).toContain('diff 0 1 of a1');
+    expect(multi).toContain('harden of token');
+    expect(multi).not.toContain('diff 0 1 of token');
   });
 
   it('fits a planted step MLP best by exists, with a near-exact readout', () => {
     const mlp = stepMlp(6, [0], 0.1);
     const x = simplexRows(400, 6, 7);
     const y = runOpaqueMlp(mlp, [x]).output;
-    const scores = mlpCandidates({ inputs: [tokenBasis], specialIds: new Set([2, 3, 4, 5]), viaAttention: true, maxProduct: 400 }).map((cand) => {
+    const scores = mlpCandidates({ inputs: [tokenBasis], names: ['a1'], specialIds: new Set([2, 3, 4, 5]), viaAttention: [true], maxProduct: 400 }).map((cand) => {
       const f = features(cand, [x], [tokenBasis]);
       return { label: cand.label, fvu: fvu(matmul(f, leastSquares(f, y)), y) };
     });

@@ -6,13 +6,14 @@ import type { Dense } from './linalg';
 
 /** A candidate replacement for an MLP line: an element-wise function, or an alias of one input (no_op/keep_one). */
 export type MlpCandidate =
-  | { kind: 'fn'; fn: ElementwiseFn; label: string }
+  /** `input` set: a single-input primitive applied to that input only (the others are dropped). */
+  | { kind: 'fn'; fn: ElementwiseFn; label: string; input?: number }
   | { kind: 'alias'; input: number; label: string };
 
 /** Output size of a candidate for the given input bases. */
 export function candidateSize(c: MlpCandidate, inputs: readonly Basis[]): number {
   if (c.kind === 'alias') return inputs[c.input].size;
-  const n = inputs[0].size;
+  const n = inputs[c.input ?? 0].size;
   switch (c.fn.name) {
     case 'harden':
     case 'sharpen':
@@ -55,19 +56,50 @@ export function features(c: MlpCandidate, xs: readonly Dense[], inputs: readonly
     case 'cartesian':
       return { rows, cols: m, data: applyCartesian(xs.map((_, k) => asRows(k)), out, rows) };
     default:
-      return { rows, cols: m, data: applyUnary(c.fn, asRows(0), out, rows) };
+      return { rows, cols: m, data: applyUnary(c.fn, asRows(c.input ?? 0), out, rows) };
   }
 }
 
 export interface CandidateContext {
   /** Bases of the MLP's inputs. */
   inputs: readonly Basis[];
+  /** Names of the inputs (for labels). */
+  names: readonly string[];
   /** Ids of the special tokens (excluded from `equal` and the diff/balance pairs). */
   specialIds: ReadonlySet<number>;
-  /** True when the input carries attention (an aggregate somewhere upstream): diff/balance need a mixture. */
-  viaAttention: boolean;
+  /** Per input: true when it carries attention (an aggregate upstream); diff/balance need a mixture. */
+  viaAttention: readonly boolean[];
   /** Largest Cartesian product basis to try (the fit is cubic in it). */
   maxProduct: number;
+}
+
+/** The single-input library for one input, in the paper's order (without no_op). */
+function singleInput(basis: Basis, attention: boolean, specialIds: ReadonlySet<number>): MlpCandidate[] {
+  const n = basis.size;
+  const normal = basis.kind === 'token' ? [...Array(n).keys()].filter((i) => !specialIds.has(i)) : [];
+  const out: MlpCandidate[] = [];
+  const add = (fn: ElementwiseFn, label: string): void => {
+    out.push({ kind: 'fn', fn, label });
+  };
+  if (attention && basis.kind === 'token' && normal.length >= 2 && normal.length <= 4) {
+    for (let a = 0; a < normal.length; a++) {
+      for (let c = a + 1; c < normal.length; c++) add({ name: 'diff', i: normal[a], j: normal[c] }, `diff ${normal[a]} ${normal[c]}`);
+    }
+  }
+  for (const power of [2, 3, 5]) add({ name: 'sharpen', power }, `sharpen ${power}`);
+  add({ name: 'harden' }, 'harden');
+  add({ name: 'erase' }, 'erase');
+  const balanceP = [0.5, 0.05, 0.01];
+  // The balance primitives read fixed indices (01: entries 0,1; AB: entries 2,3), so they only make sense when
+  // those are exactly the normal tokens.
+  if (attention && normal.join() === '0,1,2,3') for (const p of balanceP) add({ name: 'balance', which: 'AB', p, c: 0 }, `AB balance ${p}`);
+  if (attention && normal.join() === '0,1') for (const p of balanceP) add({ name: 'balance', which: '01', p, c: 0 }, `01 balance ${p}`);
+  for (const threshold of [0.95, 0.9, 0.85, 0.8, 0.75, 0.7]) add({ name: 'forall', threshold }, `forall ${threshold}`);
+  for (let i = 0; i < n; i++) add({ name: 'exists', index: i }, `exists ${i}`);
+  // equal over the normal tokens ("all normal tokens equally frequent"); the paper's "first n-4 dims" is the same
+  // set for a token basis. Printed by the language as is_uniform.
+  if (normal.length >= 2) add({ name: 'equal', indices: normal }, 'equal');
+  return out;
 }
 
 /**
@@ -75,45 +107,24 @@ export interface CandidateContext {
  * balance, forall, exists, equal; for several inputs: erase, keep_one each, combine. The paper gates diff and the
  * balances on basis sizes 6 and 8 (one or two bracket pairs); we state the same thing as "the token basis has two
  * (01) or four (AB) normal tokens" and offer diff on every pair of normal tokens when there are at most four.
+ *
+ * Beyond the paper: our decompiler emits unsplit MLPs (one line per layer reading every kept input), where the
+ * paper's split mode has one MLP per input path. So for several inputs we also try every single-input primitive on
+ * each input alone (the MLP's effect depends on that input only), which recovers what split mode would find.
  */
 export function mlpCandidates(ctx: CandidateContext): MlpCandidate[] {
   const { inputs } = ctx;
   if (inputs.length > 1) {
     const out: MlpCandidate[] = [{ kind: 'fn', fn: { name: 'erase' }, label: 'erase' }];
-    inputs.forEach((_, n) => out.push({ kind: 'alias', input: n, label: `keep_one ${n}` }));
+    inputs.forEach((_, n) => out.push({ kind: 'alias', input: n, label: `keep_one ${ctx.names[n]}` }));
     const size = inputs.reduce((p, b) => p * b.size, 1);
     if (size <= ctx.maxProduct) out.push({ kind: 'fn', fn: { name: 'cartesian' }, label: 'combine' });
+    inputs.forEach((b, k) => {
+      for (const c of singleInput(b, ctx.viaAttention[k], ctx.specialIds)) {
+        if (c.kind === 'fn' && c.fn.name !== 'erase') out.push({ ...c, input: k, label: `${c.label} of ${ctx.names[k]}` });
+      }
+    });
     return out;
   }
-  const b = inputs[0];
-  const n = b.size;
-  const normal = b.kind === 'token' ? [...Array(n).keys()].filter((i) => !ctx.specialIds.has(i)) : [];
-  const out: MlpCandidate[] = [{ kind: 'alias', input: 0, label: 'no_op' }];
-  if (ctx.viaAttention && b.kind === 'token' && normal.length >= 2 && normal.length <= 4) {
-    for (let a = 0; a < normal.length; a++) {
-      for (let c = a + 1; c < normal.length; c++) {
-        out.push({ kind: 'fn', fn: { name: 'diff', i: normal[a], j: normal[c] }, label: `diff ${normal[a]} ${normal[c]}` });
-      }
-    }
-  }
-  for (const power of [2, 3, 5]) out.push({ kind: 'fn', fn: { name: 'sharpen', power }, label: `sharpen ${power}` });
-  out.push({ kind: 'fn', fn: { name: 'harden' }, label: 'harden' });
-  out.push({ kind: 'fn', fn: { name: 'erase' }, label: 'erase' });
-  const balanceP = [0.5, 0.05, 0.01];
-  // The balance primitives read fixed indices (01: entries 0,1; AB: entries 2,3), so they only make sense when
-  // those are exactly the normal tokens.
-  if (ctx.viaAttention && normal.length === 4 && normal.join() === '0,1,2,3') {
-    for (const p of balanceP) out.push({ kind: 'fn', fn: { name: 'balance', which: 'AB', p, c: 0 }, label: `AB balance ${p}` });
-  }
-  if (ctx.viaAttention && normal.length === 2 && normal.join() === '0,1') {
-    for (const p of balanceP) out.push({ kind: 'fn', fn: { name: 'balance', which: '01', p, c: 0 }, label: `01 balance ${p}` });
-  }
-  for (const threshold of [0.95, 0.9, 0.85, 0.8, 0.75, 0.7]) {
-    out.push({ kind: 'fn', fn: { name: 'forall', threshold }, label: `forall ${threshold}` });
-  }
-  for (let i = 0; i < n; i++) out.push({ kind: 'fn', fn: { name: 'exists', index: i }, label: `exists ${i}` });
-  // equal over the normal tokens ("all normal tokens equally frequent"); the paper's "first n-4 dims" is the same
-  // set for a token basis. Printed by the language as is_uniform.
-  if (normal.length >= 2) out.push({ kind: 'fn', fn: { name: 'equal', indices: normal }, label: 'equal' });
-  return out;
+  return [{ kind: 'alias', input: 0, label: 'no_op' }, ...singleInput(inputs[0], ctx.viaAttention[0], ctx.specialIds)];
 }

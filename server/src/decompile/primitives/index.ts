@@ -14,6 +14,8 @@ export type * from './types';
 export { attributeNeurons } from './neurons';
 export { eliminateDeadCode, mergeIdentical } from './graph';
 export { interpreterRunner } from './runner';
+export { modelJudge } from './judge';
+export type { Judge, JudgeOptions } from './judge';
 
 /** Counts named primitives, rounded matrices and opaque parts of a program. */
 export function countOps(p: Program, roundedRefs: ReadonlySet<string>): Pick<SimplifyStats, 'primitives' | 'rounded' | 'opaque' | 'lines'> {

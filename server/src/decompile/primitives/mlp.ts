@@ -124,14 +124,16 @@ export function replaceMlpLine(
     without.statements = program.statements.filter((s) => s !== stmt);
     return { program: rebaseReaders(without, stmt.name, target, c, tag), name: target };
   }
-  const name = freshName(program, primitiveName(cand.fn, stmt.inputs, bases));
+  const inputs = cand.input !== undefined ? [stmt.inputs[cand.input]] : stmt.inputs;
+  const inputBases = cand.input !== undefined ? [bases[cand.input]] : bases;
+  const name = freshName(program, primitiveName(cand.fn, inputs, inputBases));
   const provenance = stmt.provenance ? { ...stmt.provenance, mlp: true, ...(neurons ? { neurons } : {}) } : undefined;
   const line: Statement = {
     kind: 'elementwise',
     name,
     line: 0,
     fn: cand.fn,
-    inputs: [...stmt.inputs],
+    inputs: [...inputs],
     ...(provenance ? { provenance } : {}),
   };
   const next = cloneProgram(program);
@@ -154,7 +156,7 @@ function describeInput(x: Float64Array, labels: readonly string[]): string[] {
 
 /**
  * Input->effect table (d-rasp.md 5.3, simplified): distinct collected inputs, evenly spread over the range of the
- * MLP's strongest effect, each with the entries of every reader (logits of a projection, key scores of a select's
+ * MLP's most variable effect (first row = where it pushes that entry most), each with the entries of every reader (logits of a projection, key scores of a select's
  * query side, query scores of its key side) that the MLP output moves most, centred over the samples.
  */
 export function effectTable(
@@ -199,12 +201,20 @@ export function effectTable(
     }
     return e;
   });
-  // Spread the chosen rows evenly over the ordering by the strongest reader's largest effect.
-  const strength = picked.map((_, i) => {
-    let best = 0;
-    for (const e of effects) for (let j = 0; j < e.cols; j++) best = Math.max(best, e.data[i * e.cols + j]);
-    return best;
-  });
+  // Order the rows by the entry (reader, column) whose effect varies most, then spread the picks evenly over it.
+  let key: { e: Dense; j: number } | undefined;
+  let keyVar = -1;
+  for (const e of effects) {
+    for (let j = 0; j < e.cols; j++) {
+      let v = 0;
+      for (let i = 0; i < e.rows; i++) v += e.data[i * e.cols + j] ** 2;
+      if (v > keyVar) {
+        keyVar = v;
+        key = { e, j };
+      }
+    }
+  }
+  const strength = picked.map((_, i) => (key ? key.e.data[i * key.e.cols + key.j] : 0));
   const order = [...picked.keys()].sort((a, b) => strength[b] - strength[a]);
   const chosen: number[] = [];
   const want = Math.min(rows, order.length);
@@ -272,8 +282,9 @@ export async function convertMlps(
     }
     const candidates = mlpCandidates({
       inputs: bases,
+      names: stmt.inputs,
       specialIds: specialIdSet(program),
-      viaAttention: stmt.inputs.some((n) => viaAttention(program, n)),
+      viaAttention: stmt.inputs.map((n) => viaAttention(program, n)),
       maxProduct: opts.maxProduct,
     });
     const fits: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];

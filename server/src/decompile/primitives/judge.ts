@@ -1,0 +1,62 @@
+// Builds the `evaluate` / `confirm` pair for simplifyProgram from a model and its task: the model's logits on the
+// screening and check sets are computed once (check/modelSamples caches them), so judging a candidate program
+// costs one interpreter run over the sequences.
+import { modelSamples } from '../../check/index';
+import { runBatch } from '../../interpreter/index';
+import type { LoadedModel } from '../../model/types';
+import type { Program } from '../../program/types';
+import { DEFAULT_BINS, sequenceMatches, type Task } from '../../tasks/index';
+import { CancelledError } from '../../util/errors';
+import type { Evaluate } from './types';
+
+export interface JudgeOptions {
+  /** Inclusive length bins (default 0-50, 51-100, 101-150: the check set's). */
+  bins?: [number, number][];
+  /** Screening sequences per bin (default 100: a few hundred in all). */
+  screenPerBin?: number;
+  /** Check-set sequences per bin for `confirm` (default 200, as `rasp check`). */
+  checkPerBin?: number;
+  /** Screening bins (default: `bins`); e.g. shorter lengths make screening cheaper. */
+  screenBins?: [number, number][];
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+export interface Judge {
+  /** Screening match accuracy. */
+  evaluate: Evaluate;
+  /** Match accuracy on the check set (different seed). */
+  confirm: Evaluate;
+  /** The screening sequences (the MLP fits collect their data here). */
+  inputs: number[][];
+}
+
+function matcher(task: Task, seqs: number[][], logits: Float32Array[], signal?: AbortSignal): Evaluate {
+  return (program: Program) => {
+    if (signal?.aborted) throw new CancelledError();
+    const chunk = 32;
+    let agree = 0;
+    for (let i = 0; i < seqs.length; i += chunk) {
+      if (signal?.aborted) throw new CancelledError();
+      const part = seqs.slice(i, i + chunk);
+      runBatch(program, part).forEach((r, k) => {
+        if (sequenceMatches(task, part[k], r.logits, logits[i + k])) agree++;
+      });
+    }
+    return seqs.length ? agree / seqs.length : 1;
+  };
+}
+
+export async function modelJudge(model: LoadedModel, task: Task, options: JudgeOptions = {}): Promise<Judge> {
+  const bins = options.bins ?? DEFAULT_BINS;
+  const seed = options.seed ?? 0;
+  const screen = await modelSamples(model, task, options.screenBins ?? bins, options.screenPerBin ?? 100, seed + 7919, options.signal);
+  const check = await modelSamples(model, task, bins, options.checkPerBin ?? 200, seed, options.signal);
+  const screenSeqs = screen.seqs.flat();
+  const checkSeqs = check.seqs.flat();
+  return {
+    evaluate: matcher(task, screenSeqs, screen.logits.flat(), options.signal),
+    confirm: matcher(task, checkSeqs, check.logits.flat(), options.signal),
+    inputs: screenSeqs,
+  };
+}

@@ -1,0 +1,309 @@
+// simplifyProgram end to end through the real interpreter: the "model" is a noisy program (op matrices that are a
+// primitive times a moderate scale plus noise, or an opaque MLP), judged by argmax agreement at every position.
+import { describe, expect, it } from 'vitest';
+import { opMatrix, runBatch } from '../../server/src/interpreter/index';
+import { posBasis, tokenBasis } from '../../server/src/program/bases';
+import type { Matrix, OpaqueMlp, Program, Statement } from '../../server/src/program/types';
+import { simplifyProgram } from '../../server/src/decompile/primitives/index';
+import { FIRST, LAST, everyNth, kIsQMinus } from '../../server/src/decompile/primitives/library';
+import { matrix, noise, program } from './helpers';
+
+function argmaxes(p: Program, seqs: number[][]): Int32Array[] {
+  const V = p.header.vocab.length;
+  return runBatch(p, seqs).map((r) => {
+    const n = r.logits.length / V;
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let j = 1; j < V; j++) if (r.logits[i * V + j] > r.logits[i * V + best]) best = j;
+      out[i] = best;
+    }
+    return out;
+  });
+}
+
+function judge(reference: Program, seqs: number[][]): (p: Program) => number {
+  const want = argmaxes(reference, seqs);
+  return (p) => {
+    const got = argmaxes(p, seqs);
+    let ok = 0;
+    got.forEach((g, s) => {
+      if (g.every((v, i) => v === want[s][i])) ok++;
+    });
+    return ok / seqs.length;
+  };
+}
+
+function sequences(count: number, minLen: number, maxLen: number, normal: number, seed: number, bos = 2): number[][] {
+  const rnd = noise(seed);
+  const out: number[][] = [];
+  for (let s = 0; s < count; s++) {
+    const n = minLen + Math.floor(((rnd() + 1) / 2) * (maxLen - minLen + 1));
+    const seq = [bos];
+    for (let i = 1; i < n; i++) seq.push(Math.floor(((rnd() + 1) / 2) * normal));
+    out.push(seq);
+  }
+  return out;
+}
+
+describe('primitive labels are true to the interpreter matrices', () => {
+  it('k==q-2 is the second diagonal, every-second counts back from the query, first/last favour what they say', () => {
+    const p = program([{ kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: [] } as Statement]);
+    const P = posBasis(p);
+    const m2 = opMatrix(p, kIsQMinus(2), P, P);
+    for (let q = 0; q < 16; q++) for (let k = 0; k < 16; k++) expect(m2.data[q * 16 + k] > 0).toBe(k === q - 2);
+    const e2 = opMatrix(p, everyNth(2), P, P);
+    for (let q = 0; q < 16; q++) for (let k = 0; k <= q; k++) expect(e2.data[q * 16 + k] > 0).toBe((q - k) % 2 === 0);
+    const first = opMatrix(p, FIRST, P, P);
+    const last = opMatrix(p, LAST, P, P);
+    expect(first.data[0]).toBeGreaterThan(first.data[5]);
+    expect(last.data[5]).toBeGreaterThan(last.data[0]);
+  });
+});
+
+describe('attention and logit primitives', () => {
+  it('replaces noisy previous-token and identity matrices by k==q-1 and inp==out, and deletes a flat select and bias', async () => {
+    const rnd = noise(5);
+    const P = 16;
+    const V = 6;
+    const prev = matrix(P, P, (q, k) => (k === q - 1 ? 9 : 0) + 0.8 * rnd());
+    const bosKey = matrix(1, V, () => 0.1 * rnd());
+    const flat = matrix(P, P, () => 0.05 * rnd());
+    const ident = matrix(V, V, (r, c) => (r === c ? 4 : 0) + 0.5 * rnd());
+    const bias = matrix(1, V, () => 0.01 * rnd());
+    const stmts: Statement[] = [
+      { kind: 'select', name: 's1', line: 0, q: 'pos', k: 'pos', op: { kind: 'matrix', ref: 'PREV' }, provenance: { layer: 0, head: 0, mlp: false, paths: { q: 'wpe', k: 'wpe' } } },
+      { kind: 'select', name: 's2', line: 0, k: 'token', op: { kind: 'matrix', ref: 'BOSK' } },
+      { kind: 'select', name: 's3', line: 0, q: 'pos', k: 'pos', op: { kind: 'matrix', ref: 'FLAT' } },
+      { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1', 's2', 's3'], v: 'token' },
+      { kind: 'project', name: 'logits1', line: 0, inp: 'a1', op: { kind: 'matrix', ref: 'ID' } },
+      { kind: 'project', name: 'logits2', line: 0, op: { kind: 'matrix', ref: 'BIAS' } },
+      { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1', 'logits2'] },
+    ];
+    const model = program(stmts, { PREV: prev, BOSK: bosKey, FLAT: flat, ID: ident, BIAS: bias });
+    const seqs = sequences(60, 2, 16, 2, 9);
+    const evaluate = judge(model, seqs);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs, stages: { round: false } });
+    const out = result.program;
+    const byName = new Map(out.statements.map((s) => [s.name, s]));
+    expect(byName.get('s1')).toMatchObject({ op: { kind: 'predicate', label: 'k==q-1' } });
+    expect(byName.has('s2')).toBe(false);
+    expect(byName.has('s3')).toBe(false);
+    expect(byName.get('a1')).toMatchObject({ selectors: ['s1'] });
+    expect(byName.get('logits1')).toMatchObject({ op: { kind: 'predicate', label: 'inp==out' } });
+    expect(byName.has('logits2')).toBe(false);
+    expect(out.matrices.size).toBe(0);
+    expect(result.stats).toMatchObject({ primitives: 2, rounded: 0, opaque: 0, lines: 4, linesBefore: 7, match: 1, baseline: 1 });
+    expect(evaluate(out)).toBe(1);
+    expect(byName.get('s1')?.provenance).toEqual(stmts[0].provenance);
+  });
+
+  it('replaces a key-only select favouring BOS by k==BOS (uniform would change the predictions)', async () => {
+    const rnd = noise(8);
+    const V = 6;
+    const model = program(
+      [
+        { kind: 'select', name: 's1', line: 0, k: 'token', op: { kind: 'matrix', ref: 'BOSK' } },
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+        { kind: 'project', name: 'logits1', line: 0, inp: 'a1', op: { kind: 'matrix', ref: 'ID' } },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+      ],
+      { BOSK: matrix(1, V, (_, k) => (k === 2 ? 10 : 0) + 0.3 * rnd()), ID: matrix(V, V, (r, c) => (r === c ? 4 : 0) + 0.3 * rnd()) },
+    );
+    const seqs = sequences(50, 2, 16, 2, 12);
+    const evaluate = judge(model, seqs);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs });
+    expect(result.program.statements[0]).toMatchObject({ kind: 'select', k: 'token', op: { kind: 'predicate', label: 'k==BOS' } });
+    expect(result.steps.find((s) => s.line === 's1')).toMatchObject({ stage: 'attention', choice: 'k==BOS' });
+    // a1 is <bos> everywhere now, so only the special (BOS) input row of the readout matters: the paper's order
+    // (primitive x special) finds `uniform` with special rows `inp==out` before plain `inp==out`
+    expect(result.program.statements[2]).toMatchObject({ op: { kind: 'primitive', name: 'uniform' }, specialOp: { label: 'inp==out' } });
+    expect(evaluate(result.program)).toBe(1);
+  });
+
+  it('rounds a matrix no primitive explains into a sparse grid that keeps the predictions', async () => {
+    const rnd = noise(21);
+    const V = 6;
+    // a token permutation readout (a->b, b->a) is no primitive
+    const perm = matrix(V, V, (r, c) => ((r === 0 && c === 1) || (r === 1 && c === 0) ? 7.3 : r === c && r > 1 ? 3.1 : 0) + 0.2 * rnd());
+    const model = program(
+      [
+        { kind: 'project', name: 'logits1', line: 0, inp: 'token', op: { kind: 'matrix', ref: 'PERM' } },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+      ],
+      { PERM: perm },
+    );
+    const seqs = sequences(40, 2, 12, 2, 4);
+    const evaluate = judge(model, seqs);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs });
+    expect(result.stats).toMatchObject({ primitives: 0, rounded: 1, opaque: 0, match: 1 });
+    const proj = result.program.statements[0];
+    if (proj.kind !== 'project' || proj.op.kind !== 'matrix') throw new Error('expected a matrix projection');
+    const m = result.program.matrices.get(proj.op.ref) as Matrix;
+    const nonZero = Array.from(m.data).filter((v) => v !== 0);
+    expect(nonZero.length).toBeLessThanOrEqual(6);
+    expect(new Set(nonZero).size).toBeLessThanOrEqual(3);
+    expect(evaluate(result.program)).toBe(1);
+  });
+});
+
+const VOCAB3 = ['a', 'b', 'c', '<bos>', '<sep>', '<eos>', '<pad>'];
+
+/**
+ * An MLP over a 3-token mixture writing step(x_i - 0.5) to residual coordinate i (steep gelu pairs: hidden units
+ * 2i, 2i+1), which is harden on inputs whose top entry exceeds one half; `extraNeurons` more units have constant
+ * activations (a bias, no information) and large output weights.
+ */
+function majorityMlp(extraNeurons: number): OpaqueMlp {
+  const V = VOCAB3.length;
+  const d = 4;
+  const hidden = 6 + extraNeurons;
+  const K = 400;
+  // residual coordinates 0..2 = x_a, x_b, x_c, coordinate 3 = -(x_a + x_b + x_c) keeps the mean at 0 (specials map to 0)
+  const emb = matrix(V, d, (r, c) => (r < 3 ? (c === r ? 1 : c === 3 ? -1 : 0) : 0));
+  const fcW = new Float32Array(d * hidden);
+  const fcB = new Float32Array(hidden);
+  const projW = new Float32Array(hidden * d);
+  for (let i = 0; i < 3; i++) {
+    const u = 2 * i;
+    fcW[i * hidden + u] = K;
+    fcW[i * hidden + u + 1] = K;
+    fcB[u] = -K / 2;
+    fcB[u + 1] = -K / 2 - 1;
+    projW[u * d + i] = 1;
+    projW[(u + 1) * d + i] = -1;
+  }
+  for (let u = 6; u < hidden; u++) {
+    fcB[u] = 1 + (u % 4);
+    projW[u * d + (u % 3)] = 2;
+  }
+  return {
+    inputEmbeddings: [{ rows: V, cols: d, data: Float32Array.from(emb.data) }],
+    lnGamma: new Float32Array(d).fill(1),
+    lnVariance: 1 - 1e-5,
+    lnEps: 1e-5,
+    fcW: { rows: d, cols: hidden, data: fcW },
+    fcB,
+    projW: { rows: hidden, cols: d, data: projW },
+    projB: new Float32Array(d),
+  };
+}
+
+/** Sequences over a,b,c where one token always holds more than half of the prefix (after <bos>). */
+function dominated(count: number, seed: number): number[][] {
+  const rnd = noise(seed);
+  const out: number[][] = [];
+  for (let s = 0; s < count; s++) {
+    const n = 4 + Math.floor(((rnd() + 1) / 2) * 20);
+    const t = Math.floor(((rnd() + 1) / 2) * 3);
+    const seq = [3, t];
+    let own = 1;
+    for (let i = 2; i < n; i++) {
+      const other = (t + 1 + Math.floor(((rnd() + 1) / 2) * 2)) % 3;
+      if (rnd() > -0.6 && (own - 1) / i >= 0.52) seq.push(other);
+      else {
+        seq.push(t);
+        own++;
+      }
+    }
+    out.push(seq);
+  }
+  return out;
+}
+
+describe('MLP matching', () => {
+  it('matches an opaque majority MLP to harden, rewrites the projection through C and keeps every prediction', async () => {
+    const V = VOCAB3.length;
+    const noBos = matrix(1, V, (_, k) => (k === 3 ? -30 : 0));
+    const readout = matrix(4, V, (r, c) => (r === c && r < 3 ? 5 : 0));
+    const model: Program = {
+      header: { vocab: VOCAB3, special: { bos: 3, sep: 4, eos: 5, pad: 6 }, positions: 24, output: 'softmax', dHead: 4 },
+      statements: [
+        { kind: 'select', name: 's1', line: 0, k: 'token', op: { kind: 'matrix', ref: 'NOBOS' } },
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+        { kind: 'elementwise', name: 'm1', line: 0, fn: { name: 'mlp', ref: 'mlp0' }, inputs: ['a1'], provenance: { layer: 0, head: null, mlp: true, paths: { input: 'attn_output-0-0-wte' } } },
+        { kind: 'project', name: 'logits1', line: 0, inp: 'm1', op: { kind: 'matrix', ref: 'OUT' } },
+        // the current token competes with the MLP's vote: only a step (not a linear read of a1) keeps the decisions
+        { kind: 'project', name: 'logits2', line: 0, inp: 'token', op: { kind: 'matrix', ref: 'CUR' } },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1', 'logits2'] },
+      ],
+      matrices: new Map([
+        ['NOBOS', noBos],
+        ['OUT', readout],
+        ['CUR', matrix(V, V, (r, c) => (r === c ? 4.5 : 0))],
+      ]),
+      mlps: new Map([['mlp0', majorityMlp(20)]]),
+    };
+    const seqs = dominated(80, 17);
+    const evaluate = judge(model, seqs);
+    expect(tokenBasis(model).size).toBe(7);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs, stages: { attention: false, round: false } });
+    const [expl] = result.mlpExplanations;
+    expect(expl.primitive).toBe('harden');
+    expect(expl.line).toBe('hardened_a1');
+    const line = result.program.statements.find((s) => s.name === 'hardened_a1');
+    expect(line).toMatchObject({ kind: 'elementwise', fn: { name: 'harden' }, inputs: ['a1'] });
+    // provenance: the planted step neurons (0..5), none of the constant ones
+    const neurons = line?.provenance?.neurons?.map((n) => n.index) ?? [];
+    expect(neurons.length).toBeGreaterThan(0);
+    expect(neurons.every((n) => n < 6)).toBe(true);
+    expect(expl.neuronsFvu).toBeLessThan(0.05);
+    const proj = result.program.statements.find((s) => s.name === 'logits1');
+    expect(proj).toMatchObject({ inp: 'hardened_a1' });
+    if (proj?.kind !== 'project' || proj.op.kind !== 'matrix') throw new Error('expected a matrix projection');
+    expect(result.program.matrices.get(proj.op.ref)).toMatchObject({ rows: 7, cols: 7 });
+    expect(result.program.mlps.size).toBe(0);
+    expect(evaluate(result.program)).toBe(1);
+    // harden fits (almost) exactly, a linear read of a1 does not
+    expect(expl.candidates.find((c) => c.label === 'harden')?.fvu).toBeLessThan(1e-6);
+    expect(expl.candidates.find((c) => c.label === 'no_op')?.fvu).toBeGreaterThan(0.05);
+    expect(result.stats.opaque).toBe(3); // the three matrices that stay (attention and rounding were off)
+    expect(result.stats.primitives).toBe(1);
+  });
+
+  it('keeps an MLP opaque with an input->effect table when no primitive keeps the predictions', async () => {
+    const V = VOCAB3.length;
+    // out = step(x_a - 0.35): "a is at least 35%", which no primitive of the library states (exists uses 0.1)
+    const d = 4;
+    const hidden = 2;
+    const mlp: OpaqueMlp = {
+      inputEmbeddings: [{ rows: V, cols: d, data: Float32Array.from(matrix(V, d, (r, c) => (r < 3 ? (c === r ? 1 : c === 3 ? -1 : 0) : 0)).data) }],
+      lnGamma: new Float32Array(d).fill(1),
+      lnVariance: 1 - 1e-5,
+      lnEps: 1e-5,
+      fcW: { rows: d, cols: hidden, data: Float32Array.from([400, 400, 0, 0, 0, 0, 0, 0]) },
+      fcB: Float32Array.from([-140, -141]),
+      projW: { rows: hidden, cols: d, data: Float32Array.from([1, 0, 0, 0, -1, 0, 0, 0]) },
+      projB: new Float32Array(d),
+    };
+    const model: Program = {
+      header: { vocab: VOCAB3, special: { bos: 3, sep: 4, eos: 5, pad: 6 }, positions: 24, output: 'softmax', dHead: 4 },
+      statements: [
+        { kind: 'select', name: 's1', line: 0, k: 'token', op: { kind: 'matrix', ref: 'NOBOS' } },
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+        { kind: 'elementwise', name: 'm1', line: 0, fn: { name: 'mlp', ref: 'mlp0' }, inputs: ['a1'], provenance: { layer: 0, head: null, mlp: true, paths: {} } },
+        { kind: 'project', name: 'logits1', line: 0, inp: 'm1', op: { kind: 'matrix', ref: 'OUT' } },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+      ],
+      matrices: new Map([
+        ['NOBOS', matrix(1, V, (_, k) => (k === 3 ? -30 : 0))],
+        ['OUT', matrix(d, V, (r, c) => (r === 0 && c === 0 ? 6 : r === 0 && c === 1 ? -6 : 0))],
+      ]),
+      mlps: new Map([['mlp0', mlp]]),
+    };
+    const seqs = sequences(80, 2, 24, 3, 23, 3);
+    const evaluate = judge(model, seqs);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs, stages: { attention: false, round: false } });
+    const [expl] = result.mlpExplanations;
+    expect(expl.primitive).toBeUndefined();
+    expect(expl.line).toBe('m1');
+    expect(result.program.statements.find((s) => s.name === 'm1')?.provenance?.neurons?.map((n) => n.index).sort()).toEqual([0, 1]);
+    const table = expl.table ?? [];
+    expect(table.length).toBeGreaterThan(3);
+    // the two ends of the table fall on the two sides of the MLP's threshold
+    const aShare = (row: (typeof table)[number]): number => Number(row.input.find((e) => e.startsWith('a='))?.slice(2) ?? 0);
+    expect(aShare(table[0]) > 0.35).not.toBe(aShare(table[table.length - 1]) > 0.35);
+    expect(table[0].effects[0]).toMatchObject({ reader: 'logits1' });
+    expect(evaluate(result.program)).toBe(1);
+  });
+});
