@@ -512,6 +512,8 @@ class Builder {
       }
     }
     if (names.some((n) => this.vars.get(n)?.unknown !== false)) return undefined;
+    // Without a vocabulary or position count every basis size would be wrong; the header error says why.
+    if (this.program.header.vocab.length === 0 || !this.root.header.some(ast.isPositionsDecl)) return undefined;
     if (this.stmtErrors > 0) return undefined;
     const bases = new Map<string, Basis>();
     for (const [n, v] of this.vars) if (v.basis && v.category !== 'selector') bases.set(n, v.basis);
@@ -522,7 +524,13 @@ class Builder {
       return b;
     } catch (err) {
       if (err instanceof ProgramError) {
-        const where = /matrix/.test(err.detail) && 'op' in node && node.op ? rangeOf(node, 'op') : /special_op/.test(err.detail) ? rangeOf(node, 'specialOp') : rangeOf(node);
+        const exprNode: AstNode | undefined = ast.isMapStmt(node) ? node.expr : undefined;
+        const where =
+          /matrix/.test(err.detail) && 'op' in node && node.op
+            ? rangeOf(node, 'op')
+            : /special_op/.test(err.detail)
+              ? rangeOf(node, 'specialOp')
+              : (exprNode?.$cstNode?.range ?? rangeOf(node));
         this.error(err.detail, where);
         return undefined;
       }
@@ -553,15 +561,17 @@ class Builder {
   }
 
   private checkIndexKeys(node: ast.Statement, expr: Expr, bases: Map<string, Basis>): void {
+    const exprNode: AstNode | undefined = ast.isMapStmt(node) ? node.expr : undefined;
+    const where = exprNode?.$cstNode?.range ?? rangeOf(node);
     const walk = (e: Expr): void => {
       switch (e.kind) {
         case 'index': {
           const b = bases.get(e.target);
           if (b && e.key.kind === 'token' && !b.labels.includes(e.key.text)) {
-            this.error(`'${e.target}' has no entry "${e.key.text}" (its basis: ${b.labels.slice(0, 8).join(' ')}${b.size > 8 ? ' ...' : ''})`, rangeOf(node, 'expr'));
+            this.error(`'${e.target}' has no entry "${e.key.text}" (its basis: ${b.labels.slice(0, 8).join(' ')}${b.size > 8 ? ' ...' : ''})`, where);
           }
           if (b && e.key.kind === 'num' && (!Number.isInteger(e.key.value) || e.key.value < 0 || e.key.value >= b.size)) {
-            this.error(`index ${e.key.value} is outside '${e.target}' (size ${b.size})`, rangeOf(node, 'expr'));
+            this.error(`index ${e.key.value} is outside '${e.target}' (size ${b.size})`, where);
           }
           walk(e.key);
           break;
@@ -569,7 +579,7 @@ class Builder {
         case 'ref': {
           const b = bases.get(e.name);
           if (b && b.size > 2) {
-            this.error(`'${e.name}' has ${b.size} entries; pick one with ${e.name}["..."] or ${e.name}[i]`, rangeOf(node, 'expr'));
+            this.error(`'${e.name}' has ${b.size} entries; pick one with ${e.name}["..."] or ${e.name}[i]`, where);
           }
           break;
         }
@@ -942,7 +952,8 @@ class Builder {
           break;
       }
     }
-    if (!this.statements.some((s) => s.category === 'prediction')) return;
+    // With errors, broken lines would make everything downstream look unused.
+    if (!this.statements.some((s) => s.category === 'prediction') || this.diagnostics.some((d) => d.severity === 'error')) return;
     for (const s of this.statements) {
       if (!used.has(s.statement.name)) this.warn(`'${s.statement.name}' does not contribute to the prediction`, rangeOf(s.node, 'name'));
     }
