@@ -35,7 +35,18 @@ function startLanguageClient(context: vscode.ExtensionContext, log: vscode.LogOu
     },
   };
   const c = new LanguageClient('rasp', 'RASP Language Server', serverOptions, clientOptions);
-  void c.start().catch((err: unknown) => log.appendLine(`language server failed to start: ${String(err)}`));
+  // The middleware only runs when the server offers hovers; otherwise the extras get a provider of their own.
+  const ownHover = () =>
+    context.subscriptions.push(vscode.languages.registerHoverProvider({ language: 'rasp' }, { provideHover: (doc, pos) => mergeHover(doc, pos, undefined) }));
+  c.start().then(
+    () => {
+      if (!c.initializeResult?.capabilities.hoverProvider) ownHover();
+    },
+    (err: unknown) => {
+      log.appendLine(`language server failed to start: ${String(err)}`);
+      ownHover();
+    },
+  );
   return c;
 }
 

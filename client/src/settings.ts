@@ -9,7 +9,7 @@ export interface Settings {
   extractSamples: number;
   extractSteps: number;
   targetMatch: number;
-  primitives: boolean;
+  extractRuns: number;
   trainSteps: number;
 }
 
@@ -22,7 +22,7 @@ export function settings(): Settings {
     extractSamples: c.get<number>('extract.samples', 0),
     extractSteps: c.get<number>('extract.steps', 0),
     targetMatch: c.get<number>('extract.targetMatch', 0.9),
-    primitives: c.get<boolean>('extract.primitives', true),
+    extractRuns: c.get<number>('extract.runs', 0),
     trainSteps: c.get<number>('train.steps', 0),
   };
 }

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { runWithProgress, showJobError, type JobRunner } from '../jobs';
 import { settings } from '../settings';
 import { showExtractReport } from '../views/report';
-import type { ExtractReport, ModelInfo } from '../workers/protocol';
+import { extractOutputs, type ExtractReport, type ModelInfo } from '../workers/protocol';
 
 /** A model folder from a clicked resource (folder, config.json, model.safetensors) or asked for. */
 export async function resolveModelDir(uri?: vscode.Uri, title = 'Choose a model folder'): Promise<string | undefined> {
@@ -31,10 +31,11 @@ function defaultOutput(dir: string): string {
 }
 
 async function confirmOutput(out: string): Promise<{ out: string; force: boolean } | undefined> {
-  if (!fs.existsSync(out)) return { out, force: false };
+  const existing = extractOutputs(out).filter((f) => fs.existsSync(f));
+  if (!existing.length) return { out, force: false };
   const answer = await vscode.window.showWarningMessage(
-    `${path.basename(out)} already exists. Overwrite it?`,
-    { modal: true, detail: 'The program and its weights sidecar will be replaced.' },
+    `${path.basename(existing[0])} already exists. Overwrite it?`,
+    { modal: true, detail: `These files will be replaced: ${existing.map((f) => path.basename(f)).join(', ')}.` },
     'Overwrite',
     'Save As…',
   );
@@ -85,7 +86,7 @@ export async function decompileCommand(jobs: JobRunner, log: vscode.OutputChanne
       targetMatch: s.targetMatch,
       samples: s.extractSamples,
       steps: s.extractSteps,
-      primitives: s.primitives,
+      runs: s.extractRuns,
     });
   } catch (err) {
     showJobError(err, 'Decompiling', log);

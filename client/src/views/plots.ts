@@ -90,22 +90,41 @@ export function svgDataUri(svg: string): string {
   return `data:image/svg+xml;base64,${Buffer.from(svg, 'utf8').toString('base64')}`;
 }
 
-/** Sparsity search: edges kept vs match accuracy, the chosen program highlighted. */
-export async function frontierSvg(points: { edges: number; match: number; chosen?: boolean; stage?: string }[]): Promise<string> {
+const POINT_KINDS = ['run', 'frontier', 'faithful', 'emitted'] as const;
+const POINT_NAMES: Record<(typeof POINT_KINDS)[number], string> = { run: 'search run', frontier: 'Pareto frontier', faithful: 'faithful program (all edges)', emitted: 'emitted program' };
+
+/** Sparsity search: edges kept vs match accuracy; the frontier as a step line, the emitted program highlighted. */
+export async function frontierSvg(points: { edges: number; match: number; kind: (typeof POINT_KINDS)[number] }[], target?: number): Promise<string> {
+  const values = points.map((p) => ({ edges: p.edges, match: p.match, kind: POINT_NAMES[p.kind], order: POINT_KINDS.indexOf(p.kind) }));
+  const frontier = values.filter((v) => v.kind === POINT_NAMES.frontier);
   const spec: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     background: null as unknown as string,
     width: 420,
     height: 240,
-    data: { values: points.map((p) => ({ ...p, kind: p.chosen ? 'emitted program' : 'candidate' })) },
     layer: [
-      { mark: { type: 'line', interpolate: 'step-after', opacity: 0.6 }, encoding: { x: { field: 'edges', type: 'quantitative', title: 'edges kept' }, y: { field: 'match', type: 'quantitative', title: 'match accuracy', scale: { domain: [0, 1] } } } },
       {
-        mark: { type: 'point', filled: true, size: 60 },
+        data: { values: frontier },
+        mark: { type: 'line', interpolate: 'step-after', opacity: 0.7, color: '#72b7b2' },
+        encoding: { x: { field: 'edges', type: 'quantitative', title: 'edges kept' }, y: { field: 'match', type: 'quantitative', title: 'match accuracy', scale: { domain: [0, 1] } } },
+      },
+      ...(target !== undefined
+        ? [{ data: { values: [{ target }] }, mark: { type: 'rule' as const, strokeDash: [4, 4], color: '#e45756' }, encoding: { y: { field: 'target', type: 'quantitative' as const } } }]
+        : []),
+      {
+        data: { values },
+        mark: { type: 'point', filled: true, size: 70, opacity: 0.9 },
         encoding: {
           x: { field: 'edges', type: 'quantitative' },
           y: { field: 'match', type: 'quantitative' },
-          color: { field: 'kind', type: 'nominal', title: null, scale: { domain: ['candidate', 'emitted program'], range: ['#4c78a8', '#f58518'] } },
+          order: { field: 'order' },
+          color: {
+            field: 'kind',
+            type: 'nominal',
+            title: null,
+            scale: { domain: POINT_KINDS.map((k) => POINT_NAMES[k]), range: ['#4c78a8', '#72b7b2', '#b279a2', '#f58518'] },
+          },
+          shape: { field: 'kind', type: 'nominal', scale: { domain: POINT_KINDS.map((k) => POINT_NAMES[k]), range: ['circle', 'circle', 'square', 'diamond'] }, title: null },
         },
       },
     ],

@@ -31,7 +31,10 @@ export async function showExtractReport(report: ExtractReport): Promise<vscode.W
     reportPanel = vscode.window.createWebviewPanel('rasp.report', 'Extraction report', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: true });
     reportPanel.onDidDispose(() => (reportPanel = undefined));
   }
-  const frontier = report.frontier.length ? `<div class="plot">${await frontierSvg(report.frontier)}</div>` : '<p class="muted">The decompiler reported no frontier.</p>';
+  const frontier = report.points.length ? `<div class="plot">${await frontierSvg(report.points, report.targetMatch)}</div>` : '<p class="muted">The decompiler reported no search runs.</p>';
+  const verdict = report.pruned
+    ? ''
+    : '<p class="error">No pruned program kept the target match accuracy; the faithful (unpruned) program was opened instead.</p>';
   const bins = report.bins.length ? `<div class="plot">${await binsSvg(report.bins, 'match accuracy')}</div>${binsTable(report.bins, 'match')}` : '<p class="muted">No per-length match was reported.</p>';
   const details = Object.entries(report.details)
     .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td class="mono">${escapeHtml(String(v))}</td></tr>`)
@@ -48,6 +51,7 @@ export async function showExtractReport(report: ExtractReport): Promise<vscode.W
 ${report.match !== undefined ? `<tr><th>match accuracy</th><td id="match">${(report.match * 100).toFixed(1)}%</td></tr>` : ''}
 <tr><th>time</th><td>${report.seconds.toFixed(1)} s</td></tr>
 </table>
+${verdict}
 <h2>Pareto frontier: edges kept vs match accuracy</h2>
 ${frontier}
 <h2>Match accuracy by length</h2>

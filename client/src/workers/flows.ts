@@ -3,13 +3,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkProgram } from '../../../server/src/check/index';
+import { extract } from '../../../server/src/decompile/index';
 import { loadProgramFile } from '../../../server/src/language/load';
 import { initBackend } from '../../../server/src/model/backend';
 import { loadModel } from '../../../server/src/model/load';
 import { DEFAULT_BINS, getTask, type Task } from '../../../server/src/tasks/index';
 import { trainModel } from '../../../server/src/train/index';
 import { UserError } from '../../../server/src/util/errors';
-import type { CheckJob, CheckReport, ExtractJob, ExtractReport, Progress, TrainJob, TrainReport } from './protocol';
+import type { CheckJob, CheckReport, ExtractJob, ExtractReport, FrontierPoint, Progress, TrainJob, TrainReport } from './protocol';
 
 type OnProgress = (p: Progress) => void;
 
@@ -81,8 +82,54 @@ export async function runTrain(job: TrainJob, signal: AbortSignal, progress: OnP
 }
 
 export async function runExtract(job: ExtractJob, signal: AbortSignal, progress: OnProgress): Promise<ExtractReport> {
-  void job;
-  void signal;
-  void progress;
-  throw new UserError('extraction is not wired yet');
+  // extract() initialises the default backend itself; the worker's environment makes that default the user's choice.
+  process.env.RASP_TF_BACKEND = job.backend;
+  await initBackend(job.backend);
+  const result = await extract(
+    {
+      model: job.dir,
+      ...(job.task ? { task: job.task } : {}),
+      out: job.out,
+      force: job.force,
+      seed: job.seed,
+      target: job.targetMatch,
+      ...(job.steps > 0 ? { stage1Steps: job.steps, stage2Steps: job.steps, faithfulSteps: job.steps } : {}),
+      ...(job.runs > 0 ? { runs: job.runs } : {}),
+      ...(job.samples > 0 ? { checkSamples: job.samples } : {}),
+    },
+    { signal, onProgress: progress },
+  );
+  const r = result.report;
+  const chosen = r.chosen;
+  const points: FrontierPoint[] = [
+    ...r.runs.map((x): FrontierPoint => ({ edges: x.edges, match: x.match, kind: 'run', lambda: x.lambda })),
+    ...r.frontier.map((x): FrontierPoint => ({ edges: x.edges, match: x.match, kind: 'frontier', lambda: x.lambda })),
+    { edges: r.unpruned.edges, match: r.llnA.learnedVariance.match, kind: 'faithful' },
+    ...(chosen ? [{ edges: chosen.edges, match: chosen.searchMatch, kind: 'emitted' as const, lambda: chosen.lambda }] : []),
+  ];
+  const check = r.program?.check ?? r.unpruned.check;
+  const details: Record<string, string | number | boolean> = {
+    decompilable: r.decompilable,
+    ...(r.shortfall !== undefined ? { 'target missed by': Number(r.shortfall.toFixed(4)) } : {}),
+    'LLN-A match (data-mean variances)': Number(r.llnA.fixedVariance.match.toFixed(4)),
+    'LLN-A match (learned variances)': Number(r.llnA.learnedVariance.match.toFixed(4)),
+    'faithful program lines': r.unpruned.lines,
+    'faithful program edges': r.unpruned.edges,
+    ...(r.program ? { 'program edges': r.program.edges } : {}),
+    ...Object.fromEntries(Object.entries(r.secondsByStage).map(([k, v]) => [`seconds: ${k}`, Number(v.toFixed(1))])),
+    ...Object.fromEntries(Object.entries(r.settings).map(([k, v]) => [`setting: ${k}`, v])),
+  };
+  return {
+    task: r.task,
+    model: r.model,
+    rasp: result.out ?? result.unprunedOut,
+    statements: result.lines,
+    bins: check ? check.bins.map((b) => ({ lengths: b.lengths, value: b.match, samples: b.samples })) : [],
+    match: result.match,
+    points,
+    pruned: result.out !== null,
+    targetMatch: job.targetMatch,
+    details,
+    seconds: result.seconds,
+  };
 }

@@ -29,10 +29,12 @@ export interface ExtractJob {
   seed: number;
   backend: Backend;
   targetMatch: number;
-  /** 0 = the decompiler's default. */
+  /** Sequences per length bin for the final check; 0 = the decompiler's default. */
   samples: number;
+  /** Optimisation steps per pruning stage; 0 = the decompiler's default. */
   steps: number;
-  primitives: boolean;
+  /** Sparsity-search runs; 0 = the decompiler's default. */
+  runs: number;
 }
 
 export interface CheckJob {
@@ -96,6 +98,13 @@ export interface AccuracyResult {
 }
 
 /** The extraction report as the views need it (a projection of the decompiler's report). */
+export interface FrontierPoint {
+  edges: number;
+  match: number;
+  kind: 'run' | 'frontier' | 'emitted' | 'faithful';
+  lambda?: number;
+}
+
 export interface ExtractReport {
   task: string;
   model: string;
@@ -105,8 +114,11 @@ export interface ExtractReport {
   /** Match accuracy of the final program against the model, per length bin. */
   bins: LengthBinResult[];
   match?: number;
-  /** Sparsity search: edges kept vs match accuracy; `chosen` marks the emitted program. */
-  frontier: { edges: number; match: number; chosen?: boolean; stage?: string }[];
+  /** Sparsity search: edges kept vs match accuracy of every run, the Pareto frontier, the emitted program and the faithful one. */
+  points: FrontierPoint[];
+  targetMatch: number;
+  /** Whether a pruned program kept the target match (otherwise the faithful program is opened). */
+  pruned: boolean;
   /** Any further numbers the decompiler reports (timings, counts), shown as a table. */
   details: Record<string, string | number | boolean>;
   seconds: number;
@@ -135,3 +147,9 @@ export type WorkerToHost =
   | { type: 'error'; message: string; user: boolean; cancelled: boolean };
 
 export type HostToWorker = { type: 'cancel' };
+
+/** The files extraction writes next to `out` (program, faithful twin, report); the host asks before replacing any. */
+export function extractOutputs(out: string): string[] {
+  const stem = out.replace(/\.rasp$/, '');
+  return [`${stem}.rasp`, `${stem}.weights.safetensors`, `${stem}.unpruned.rasp`, `${stem}.unpruned.weights.safetensors`, `${stem}.report.json`];
+}
