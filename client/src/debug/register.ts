@@ -35,7 +35,7 @@ class RaspConfigurationProvider implements vscode.DebugConfigurationProvider {
   }
 
   /** F5 without a launch.json: debug the active .rasp file on its header's example input. */
-  resolveDebugConfiguration(_folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.ProviderResult<vscode.DebugConfiguration> {
+  resolveDebugConfiguration(folder: vscode.WorkspaceFolder | undefined, config: vscode.DebugConfiguration): vscode.ProviderResult<vscode.DebugConfiguration> {
     if (!config.type && !config.request && !config.name) {
       const editor = vscode.window.activeTextEditor;
       if (editor?.document.languageId === LANGUAGE_ID) {
@@ -50,6 +50,8 @@ class RaspConfigurationProvider implements vscode.DebugConfigurationProvider {
       void vscode.window.showInformationMessage('Open a .rasp file (or set "program" in launch.json) to debug it.');
       return undefined;
     }
+    // Relative `program`/`model` paths mean the workspace folder (the inline adapter's own cwd is arbitrary).
+    if (!config.cwd && folder) config.cwd = folder.uri.fsPath;
     return config;
   }
 }
