@@ -205,7 +205,7 @@ describe('validation messages and ranges', () => {
     const { Rasp } = createRaspServices({ ...EmptyFileSystem });
     const validate = validationHelper(Rasp);
     const result = await validate(`${HEADER}a1 = aggregate(s=[], v=tok)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)`);
-    const d = result.diagnostics.find((x) => x.message.includes("'tok' is not defined"));
+    const d = result.diagnostics.find((x) => String(x.message).includes("'tok' is not defined"));
     expect(d?.range).toEqual({ start: { line: 2, character: 23 }, end: { line: 2, character: 26 } });
   });
 });

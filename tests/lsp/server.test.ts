@@ -96,7 +96,7 @@ describe('language server over stdio', () => {
     const good = await open('majority.rasp', majority());
     expect(good.diags).toEqual([]);
     const bad = await open('bad.rasp', 'vocab [a, b, <bos>]\npositions 8\na1 = aggregate(s=[], v=tok)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)\n');
-    const d = bad.diags.find((x) => x.message.includes("'tok' is not defined"));
+    const d = bad.diags.find((x) => String(x.message).includes("'tok' is not defined"));
     expect(d?.range).toEqual({ start: { line: 2, character: 23 }, end: { line: 2, character: 26 } });
     expect(d?.severity).toBe(1);
   });
