@@ -93,9 +93,9 @@ const DEFAULTS = {
   pruneLength: 40,
   batch: 16,
   runs: 5,
-  stage1Steps: 300,
-  stage2Steps: 200,
-  faithfulSteps: 150,
+  stage1Steps: 500,
+  stage2Steps: 300,
+  faithfulSteps: 100,
   searchSamples: 24,
   checkSamples: 200,
   unprunedCheckSamples: 20,
@@ -214,6 +214,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         stage1Steps: s.stage1Steps,
         stage2Steps: s.stage2Steps,
         minSteps: Math.min(100, s.stage2Steps),
+        patience: 100,
         seed: s.seed,
       });
       chosen = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];

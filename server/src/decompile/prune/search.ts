@@ -12,6 +12,7 @@ export interface SearchSettings {
   stage1Steps: number;
   stage2Steps: number;
   minSteps: number;
+  patience: number;
   seed: number;
 }
 
@@ -61,9 +62,9 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
   const g = groupUnits(graph);
   const init1 = theta1 ? Float32Array.from(theta1, (t) => Math.max(t, 3)) : new Float32Array(g.count).fill(8);
   const tag = `run ${runIndex + 1} (lambda ${lambda.toExponential(1)})`;
-  const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, lambda, seed: s.seed }, `stage 1 components, ${tag}`);
+  const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed }, `stage 1 components, ${tag}`);
   const u2 = edgeUnits(graph, r1.mask);
-  const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, lambda, seed: s.seed + 1 }, `stage 2 paths, ${tag}`);
+  const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 1 }, `stage 2 paths, ${tag}`);
   const mask = r2.mask;
   const ev = await evaluate(ctx, mask);
   return {

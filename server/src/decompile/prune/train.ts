@@ -136,8 +136,9 @@ export function finalMask(graph: PathGraph, units: Units, theta: Float32Array): 
 
 export interface StageSettings {
   steps: number;
-  /** Stop early once every theta is decided (|theta| >= 1) after this many steps. */
+  /** Stop early once every theta has been decided (|theta| >= 1) for `patience` steps, after at least minSteps. */
   minSteps: number;
+  patience: number;
   lambda: number;
   seed: number;
 }
@@ -168,6 +169,7 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
   const rng = new Rng(s.seed);
   let last = 0;
   let step = 0;
+  let lastUndecided = 0;
   try {
     for (; step < s.steps; step++) {
       if (step % 5 === 0) await yieldToEvents();
@@ -196,9 +198,12 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
       });
       last = loss;
       if (step % 10 === 0) ctx.hooks.onProgress?.({ stage: label, fraction: step / s.steps, message: `loss ${loss.toExponential(2)}` });
-      if (step + 1 >= s.minSteps && (step + 1) % 50 === 0) {
+      // method-pruning.md 3.7: a countdown that restarts whenever some theta is still undecided (|theta| < 1);
+      // stop once it runs out (after at least minSteps), or at the cap
+      if ((step + 1) % 25 === 0) {
         const th = theta.dataSync();
-        if (!th.some((t) => t > -1 && t < 1)) {
+        if (th.some((t) => t > -1 && t < 1)) lastUndecided = step + 1;
+        if (step + 1 >= s.minSteps && step + 1 - lastUndecided >= s.patience) {
           step++;
           break;
         }

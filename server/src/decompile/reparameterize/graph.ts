@@ -143,8 +143,8 @@ export function mlpPathOf(graph: PathGraph, layer: number): number {
 
 /**
  * Dangling-edge pruning (method-pruning.md 3.4) of one mask row, in place: an edge is present when m > 0.
- * A head path lives only if its head's q and k each read a live source and its own v edge is present; an MLP
- * lives if any present input is live; then edges whose consumer feeds nothing that reaches the logits are
+ * A head path lives if its own v edge is present and reads a live source; an MLP lives if any present input is
+ * live; then edges whose consumer feeds nothing that reaches the logits are
  * dropped. Unlike the original (one pass each way) this iterates to a fixpoint, so no dead edge survives.
  */
 export function pruneDangling(graph: PathGraph, m: Float32Array, offset = 0): void {
@@ -159,20 +159,19 @@ export function pruneDangling(graph: PathGraph, m: Float32Array, offset = 0): vo
     const live = new Uint8Array(paths.length);
     live[0] = 1;
     live[1] = 1;
-    const anyLiveInput = (c: Consumer): boolean => c.edges.some((e) => present(e) && live[edges[e].source] === 1);
     for (let l = 0; l < graph.nLayer; l++) {
       for (let h = 0; h < graph.nHead; h++) {
-        const q = consumers[graph.consumerIndex.get(`q-${l}-${h}`)!];
-        const k = consumers[graph.consumerIndex.get(`k-${l}-${h}`)!];
+        // [quirk] the original also requires a live q and k input; but a head whose query (key) inputs are all
+        // ablated still attends, with a constant query (key): key-only scores (uniform attention). Killing it
+        // would be a jump in the loss that the mask gradient never sees, so only the value path decides here.
         const v = consumers[graph.consumerIndex.get(`v-${l}-${h}`)!];
-        const qk = anyLiveInput(q) && anyLiveInput(k);
         for (const e of v.edges) {
           const edge = edges[e];
-          if (qk && present(e) && live[edge.source] === 1) live[edge.creates!] = 1;
+          if (present(e) && live[edge.source] === 1) live[edge.creates!] = 1;
         }
       }
       const mc = consumers[graph.consumerIndex.get(`mlp-${l}`)!];
-      if (anyLiveInput(mc)) live[mlpPathOf(graph, l)] = 1;
+      if (mc.edges.some((e) => present(e) && live[edges[e].source] === 1)) live[mlpPathOf(graph, l)] = 1;
     }
     // a consumer is "fed" when the vertex it belongs to is live
     const consumerLive = (c: Consumer): boolean => {
