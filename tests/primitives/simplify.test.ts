@@ -248,6 +248,8 @@ describe('MLP matching', () => {
     expect(neurons.length).toBeGreaterThan(0);
     expect(neurons.every((n) => n < 6)).toBe(true);
     expect(expl.neuronsFvu).toBeLessThan(0.05);
+    // each step neuron is driven by its own token's share
+    for (const n of expl.neuronDetails) expect(n.inputs[0].top[0]).toMatchObject({ label: VOCAB3[Math.floor(n.index / 2)] });
     const proj = result.program.statements.find((s) => s.name === 'logits1');
     expect(proj).toMatchObject({ inp: 'hardened_a1' });
     if (proj?.kind !== 'project' || proj.op.kind !== 'matrix') throw new Error('expected a matrix projection');

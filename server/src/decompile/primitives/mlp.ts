@@ -6,7 +6,7 @@ import type { Basis, ElementwiseFn, NeuronRef, OpaqueMlp, Program, Statement } f
 import { cloneProgram, eliminateDeadCode, freshName, readsOf } from './graph';
 import { type Dense, fromMatrix, fvu, leastSquares, matmul, transpose } from './linalg';
 import { type MlpCandidate, features, mlpCandidates } from './features';
-import { attributeNeurons } from './neurons';
+import { attributeNeurons, neuronDetails } from './neurons';
 import { runOpaqueMlp } from './opaque';
 import { RebaseError, rebaseReaders } from './rewrite';
 import type { Session } from './session';
@@ -261,6 +261,7 @@ export async function convertMlps(
       candidates: [],
       neurons: attribution.neurons,
       neuronsFvu: attribution.keptFvu,
+      neuronDetails: neuronDetails(mlp, attribution.neurons, stmt.inputs, bases.map((b) => b.labels)),
     };
     explanations.push(explanation);
     const withNeurons = (p: Program, name: string): Program => {

@@ -71,3 +71,51 @@ export function attributeNeurons(mlp: OpaqueMlp, inputs: Dense[], options: Neuro
   }
   return { neurons, keptFvu: fvu({ rows, cols: d, data: approx }, run.output), coverage: covered };
 }
+
+/** A listed neuron with what drives it: its pre-activation weight on each entry of each input variable. */
+export interface NeuronDetail {
+  index: number;
+  score?: number;
+  /** c_fc bias of the unit. */
+  bias: number;
+  /** Per input variable, the entries with the largest input weight (label, signed weight through the layer norm). */
+  inputs: { input: string; top: { label: string; weight: number }[] }[];
+  /** Norm of the unit's output (c_proj) row. */
+  outputNorm: number;
+}
+
+/**
+ * Input weights of hidden unit j in the basis of each input variable: w_b = ((E_k[b] - mean(E_k[b])) ∘ γ / σ) · fcW[:, j],
+ * i.e. how much one unit of entry b (one token, one position, ...) moves the unit's pre-activation.
+ */
+export function neuronDetails(
+  mlp: OpaqueMlp,
+  neurons: readonly NeuronRef[],
+  inputNames: readonly string[],
+  inputLabels: readonly (readonly string[])[],
+  top = 3,
+): NeuronDetail[] {
+  const dIn = mlp.fcW.rows;
+  const h = mlp.fcW.cols;
+  const d = mlp.projW.cols;
+  const scale = 1 / Math.sqrt(mlp.lnVariance + mlp.lnEps);
+  return neurons.map((n) => {
+    const j = n.index;
+    let norm = 0;
+    for (let c = 0; c < d; c++) norm += mlp.projW.data[j * d + c] ** 2;
+    const inputs = mlp.inputEmbeddings.map((e, k) => {
+      const weights: { label: string; weight: number }[] = [];
+      for (let b = 0; b < e.rows; b++) {
+        let mean = 0;
+        for (let c = 0; c < dIn; c++) mean += e.data[b * dIn + c];
+        mean /= dIn;
+        let w = 0;
+        for (let c = 0; c < dIn; c++) w += (e.data[b * dIn + c] - mean) * mlp.lnGamma[c] * scale * mlp.fcW.data[c * h + j];
+        weights.push({ label: inputLabels[k]?.[b] ?? String(b), weight: Math.round(w * 1000) / 1000 });
+      }
+      weights.sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight));
+      return { input: inputNames[k] ?? String(k), top: weights.slice(0, top) };
+    });
+    return { index: j, ...(n.score !== undefined ? { score: n.score } : {}), bias: mlp.fcB[j], inputs, outputNorm: Math.sqrt(norm) };
+  });
+}

@@ -1,6 +1,7 @@
 // Public types of the primitives stage (docs/primitives.md).
 import type { NeuronRef, Program } from '../../program/types';
 import type { Dense } from './linalg';
+import type { NeuronDetail } from './neurons';
 
 /** Match accuracy (0..1) of a program against the model's cached decisions on a screening set. */
 export type Evaluate = (program: Program) => Promise<number> | number;
@@ -73,6 +74,8 @@ export interface MlpExplanation {
   neurons: NeuronRef[];
   /** FVU of the MLP output when only the listed neurons vary. */
   neuronsFvu: number;
+  /** The listed neurons' input weights (per input entry, through the layer norm), bias and output norm. */
+  neuronDetails: NeuronDetail[];
   /** Input->effect table when the MLP stays opaque. */
   table?: EffectRow[];
   /** Why no primitive was tried (e.g. the input passes through an opaque MLP). */
