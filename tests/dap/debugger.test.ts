@@ -70,6 +70,35 @@ describe('breakpoints', () => {
     expect(await topLine()).toBe(LOGITS1);
   });
 
+  it('stops at a conditional breakpoint only when its condition, written in the program notation, holds', async () => {
+    const output = collectOutput(dc);
+    const stop = stopped();
+    await Promise.all([
+      nextEvent(dc, 'initialized').then(async () => {
+        await dc.setBreakpointsRequest({
+          source: { path: PROGRAM },
+          breakpoints: [
+            { line: A1, condition: 's1[2][1] < 0' },
+            { line: LOGITS1, condition: 'a1[2]["a"] == 1 && argmax(a1[3]) == "b"' },
+            { line: PREDICTION, condition: 'no_such_name > 0' },
+          ],
+        });
+        await dc.configurationDoneRequest();
+      }),
+      dc.launch({ program: PROGRAM, input: '<bos> a b c a' }),
+    ]);
+    // The condition on a1's line is false (s1 scores the previous key positively): no stop there.
+    const first = await stop;
+    expect(first.body).toMatchObject({ reason: 'breakpoint', description: 'condition a1[2]["a"] == 1 && argmax(a1[3]) == "b"' });
+    expect(await topLine()).toBe(LOGITS1);
+    const next = stopped();
+    await dc.continueRequest({ threadId: 1 });
+    const second = await next;
+    expect(second.body.description).toMatch(/^breakpoint condition error: 'no_such_name' is not defined/);
+    expect(await topLine()).toBe(PREDICTION);
+    expect(output.text('stderr')).toMatch(/breakpoint condition: 'no_such_name' is not defined/);
+  });
+
   it('maps a continuation line to the statement it belongs to', async () => {
     const stop = stopped();
     const response = await launch(dc, { program: fixture('special.rasp'), breakpoints: [10] });

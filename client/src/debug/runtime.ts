@@ -53,7 +53,10 @@ export class RaspRuntime {
   private row: number | undefined;
   private atEnd = false;
   private pauseRequested = false;
-  private breakpointStatements = new Set<number>();
+  /** Breakpoint conditions per statement index; `undefined` in the list = an unconditional breakpoint. */
+  private breakpointStatements = new Map<number, (string | undefined)[]>();
+  /** Evaluates a breakpoint condition in the paused state (set by the session; throws on a bad condition). */
+  conditionHolds: ((condition: string) => boolean) | undefined;
   private readonly sourceLines: string[];
 
   constructor(
@@ -99,15 +102,16 @@ export class RaspRuntime {
     return this.exec.index;
   }
 
-  /** Places breakpoints; returns, per requested line, the statement line it landed on. */
-  setBreakpoints(lines: number[]): BreakpointResult[] {
-    this.breakpointStatements = new Set();
-    return lines.map((requestedLine) => {
+  /** Places breakpoints (optionally conditional); returns, per requested line, the statement line it landed on. */
+  setBreakpoints(lines: number[], conditions: (string | undefined)[] = []): BreakpointResult[] {
+    this.breakpointStatements = new Map();
+    return lines.map((requestedLine, i) => {
       const index = this.statementForLine(requestedLine);
       if (index === undefined) {
         return { requestedLine, line: requestedLine, verified: false, message: 'no statement at or after this line' };
       }
-      this.breakpointStatements.add(index);
+      const condition = conditions[i]?.trim() || undefined;
+      this.breakpointStatements.set(index, [...(this.breakpointStatements.get(index) ?? []), condition]);
       return { requestedLine, line: this.statements[index].line, verified: true };
     });
   }
@@ -227,8 +231,9 @@ export class RaspRuntime {
     let first = true;
     this.pauseRequested = false;
     while (!exec.done) {
-      if ((checkFirst || !first) && this.breakpointStatements.has(exec.index)) {
-        return { kind: 'stopped', reason: 'breakpoint' };
+      if (checkFirst || !first) {
+        const stop = this.breakpointStop(exec.index);
+        if (stop) return stop;
       }
       first = false;
       const error = this.runOne();
@@ -240,6 +245,23 @@ export class RaspRuntime {
       }
     }
     return { kind: 'ended' };
+  }
+
+  /** The stop for a breakpoint on statement `index`, when one applies (no condition, or one that holds). */
+  private breakpointStop(index: number): Outcome | undefined {
+    const conditions = this.breakpointStatements.get(index);
+    if (!conditions) return undefined;
+    for (const condition of conditions) {
+      if (condition === undefined || !this.conditionHolds) return { kind: 'stopped', reason: 'breakpoint' };
+      try {
+        if (this.conditionHolds(condition)) return { kind: 'stopped', reason: 'breakpoint', description: `condition ${condition}` };
+      } catch (err) {
+        // A condition that cannot be evaluated stops, so the user sees why instead of silently running past.
+        const message = err instanceof Error ? err.message : String(err);
+        return { kind: 'stopped', reason: 'breakpoint', description: `breakpoint condition error: ${message}`, text: message };
+      }
+    }
+    return undefined;
   }
 
   /** Runs the next statement; returns the exception stop if it failed. */

@@ -78,6 +78,7 @@ export class RaspDebugSession extends DebugSession {
       supportsExceptionInfoRequest: true,
       supportsSteppingGranularity: false,
       supportsCompletionsRequest: true,
+      supportsConditionalBreakpoints: true,
     };
     this.sendResponse(response);
   }
@@ -121,7 +122,13 @@ export class RaspDebugSession extends DebugSession {
     } else {
       this.model = undefined;
     }
-    this.runtime = new RaspRuntime(program, input, text);
+    const runtime = new RaspRuntime(program, input, text);
+    runtime.conditionHolds = (condition) => {
+      const value = evaluateExpression(condition, new StateView(runtime, this.activations));
+      if (value.kind !== 'number') throw new ExpressionError(`the condition gives a ${value.kind}, not a number (${condition})`);
+      return value.value !== 0;
+    };
+    this.runtime = runtime;
     this.activations = undefined;
     this.predictionReported = false;
     this.applyBreakpoints();
@@ -170,7 +177,10 @@ export class RaspDebugSession extends DebugSession {
         return bp;
       });
     }
-    const results = runtime.setBreakpoints(requested.map((b) => b.line));
+    const results = runtime.setBreakpoints(
+      requested.map((b) => b.line),
+      requested.map((b) => b.condition),
+    );
     return results.map((r, i) => {
       const bp: DebugProtocol.Breakpoint = new Breakpoint(r.verified, r.line);
       bp.id = ids[i];
@@ -263,6 +273,7 @@ export class RaspDebugSession extends DebugSession {
       return;
     }
     if (outcome.reason === 'exception') this.reportError(new Error(this.failureText()));
+    if (outcome.reason === 'breakpoint' && outcome.text) this.reportError(new Error(`breakpoint condition: ${outcome.text}`));
     const event = new StoppedEvent(outcome.reason, THREAD_ID, outcome.text) as DebugProtocol.StoppedEvent;
     if (outcome.description) event.body.description = outcome.description;
     event.body.allThreadsStopped = true;
