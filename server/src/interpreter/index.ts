@@ -134,6 +134,47 @@ export class Plan {
 
 interface Var extends Rows {
   n: number;
+  /** 1 + the last non-zero column of each row: dense loops stop there (a position-derived value at position i
+   * never reaches beyond column i, however large P is). */
+  rowWidth: Int32Array;
+  /** The largest rowWidth. */
+  width: number;
+}
+
+/** Whether every row of a matrix is the same (primitives, key-only-like predicates): scores factor then. */
+const identicalRowsCache = new WeakMap<Matrix, boolean>();
+function identicalRows(m: Matrix): boolean {
+  let known = identicalRowsCache.get(m);
+  if (known === undefined) {
+    known = true;
+    for (let r = 1; r < m.rows && known; r++) {
+      for (let c = 0; c < m.cols; c++) {
+        if (m.data[r * m.cols + c] !== m.data[c]) {
+          known = false;
+          break;
+        }
+      }
+    }
+    identicalRowsCache.set(m, known);
+  }
+  return known;
+}
+
+function rowWidths(data: Float64Array, n: number, size: number): Int32Array {
+  const widths = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const off = i * size;
+    let c = size - 1;
+    while (c >= 0 && data[off + c] === 0) c--;
+    widths[i] = c + 1;
+  }
+  return widths;
+}
+
+function maxOf(xs: Int32Array): number {
+  let m = 0;
+  for (const x of xs) if (x > m) m = x;
+  return m;
 }
 
 export interface ExecutionOptions {
@@ -179,8 +220,10 @@ export class Execution {
       pos[i * P + i] = 1;
       posHot[i] = i;
     }
-    this.vars.set('token', { basis: this.plan.vocab, n, data: tok, hot: tokHot });
-    this.vars.set('pos', { basis: this.plan.pos, n, data: pos, hot: posHot });
+    const tokWidth = tokHot.map((t) => t + 1);
+    const posWidth = posHot.map((p) => p + 1);
+    this.vars.set('token', { basis: this.plan.vocab, n, data: tok, hot: tokHot, rowWidth: tokWidth, width: maxOf(tokWidth) });
+    this.vars.set('pos', { basis: this.plan.pos, n, data: pos, hot: posHot, rowWidth: posWidth, width: n });
   }
 
   /** Index of the next statement to run. */
@@ -274,15 +317,25 @@ export class Execution {
     const md = M.data;
     const cols = M.cols;
     const k = this.need(stmt.k);
+    const kw = k.width;
     const S = new Float64Array(n * n);
-    if (stmt.q === undefined) {
-      // Key-only: one score per key, the same for every query.
+    const q = stmt.q === undefined ? undefined : this.need(stmt.q);
+    if (!q || identicalRows(M)) {
+      // Key-only, or every query row alike: score(i, j) = (sum of q(i)) * (row . k(j)).
       const kv = new Float64Array(n);
-      for (let j = 0; j < n; j++) kv[j] = k.hot ? md[k.hot[j]] : dot(md, 0, k.data, j * cols, cols);
-      for (let i = 0; i < n; i++) S.set(kv, i * n);
+      for (let j = 0; j < n; j++) kv[j] = k.hot ? md[k.hot[j]] : dot(md, 0, k.data, j * cols, k.rowWidth[j]);
+      for (let i = 0; i < n; i++) {
+        let qs = 1;
+        if (q && !q.hot) {
+          qs = 0;
+          for (let r = 0; r < q.rowWidth[i]; r++) qs += q.data[i * M.rows + r];
+        }
+        const so = i * n;
+        if (qs === 1) S.set(kv, so);
+        else for (let j = 0; j < n; j++) S[so + j] = qs * kv[j];
+      }
       return S;
     }
-    const q = this.need(stmt.q);
     if (q.hot && k.hot) {
       const kh = k.hot;
       for (let i = 0; i < n; i++) {
@@ -300,20 +353,21 @@ export class Execution {
         let row = byRow.get(r);
         if (!row) {
           row = new Float64Array(n);
-          for (let j = 0; j < n; j++) row[j] = dot(md, r * cols, k.data, j * cols, cols);
+          for (let j = 0; j < n; j++) row[j] = dot(md, r * cols, k.data, j * cols, k.rowWidth[j]);
           byRow.set(r, row);
         }
         S.set(row, i * n);
       }
       return S;
     }
-    const QM = rowsTimes(q.data, n, M.rows, md, cols);
+    // Dense query: QM = q M over the columns the keys can reach.
+    const QM = rowsTimes(q.data, n, M.rows, q.rowWidth, md, cols, kw);
     if (k.hot) {
       const kh = k.hot;
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) S[i * n + j] = QM[i * cols + kh[j]];
       return S;
     }
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) S[i * n + j] = dot(QM, i * cols, k.data, j * cols, cols);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) S[i * n + j] = dot(QM, i * cols, k.data, j * cols, k.rowWidth[j]);
     return S;
   }
 
@@ -346,7 +400,11 @@ export class Execution {
         if (!Number.isFinite(max)) throw new UserError(`attention scores at position ${i} are not finite`);
         let sum = 0;
         for (let j = 0; j <= i; j++) {
-          const e = Math.exp(W[o + j] - max);
+          const d = W[o + j] - max;
+          // Weights below e^-50 (~2e-22) are dropped: far below float32 resolution of the sums they join, and
+          // keeping them breeds subnormal numbers that slow every later product ~100x. Dropping them also lets
+          // hard (1e4-scaled) attention come out exactly one-hot, which later statements exploit.
+          const e = d < -50 ? 0 : Math.exp(d);
           W[o + j] = e;
           sum += e;
         }
@@ -364,6 +422,19 @@ export class Execution {
     const v = this.need(stmt.v);
     const size = v.basis.size;
     const out = new Float64Array(n * size);
+    if (stmt.selectors.length === 0 && !v.hot) {
+      // Uniform attention is a running mean: O(n * size) instead of O(n^2 * size).
+      const acc = new Float64Array(size);
+      for (let i = 0; i < n; i++) {
+        const vo = i * size;
+        const width = v.rowWidth[i];
+        for (let c = 0; c < width; c++) acc[c] += v.data[vo + c];
+        const oo = i * size;
+        for (let c = 0; c < size; c++) out[oo + c] = acc[c] / (i + 1);
+      }
+      this.setVar(stmt.name, v.basis, out);
+      return;
+    }
     for (let i = 0; i < n; i++) {
       const o = i * n;
       const oo = i * size;
@@ -374,7 +445,8 @@ export class Execution {
           const w = W[o + j];
           if (w === 0) continue;
           const vo = j * size;
-          for (let c = 0; c < size; c++) out[oo + c] += w * v.data[vo + c];
+          const width = v.rowWidth[j];
+          for (let c = 0; c < width; c++) out[oo + c] += w * v.data[vo + c];
         }
       }
     }
@@ -440,7 +512,7 @@ export class Execution {
           for (let c = 0; c < V; c++) out[i * V + c] = M.data[ro + c];
         }
       } else {
-        out.set(rowsTimes(x.data, n, M.rows, M.data, V));
+        out.set(rowsTimes(x.data, n, M.rows, x.rowWidth, M.data, V, V));
       }
     }
     this.setVar(stmt.name, this.plan.vocab, out, false);
@@ -493,7 +565,8 @@ export class Execution {
 
   private setVar(name: string, basis: Basis, data: Float64Array, detect = true): void {
     const hot = detect ? detectHot(data, this.n, basis.size) : undefined;
-    this.vars.set(name, { basis, n: this.n, data, ...(hot ? { hot } : {}) });
+    const rowWidth = rowWidths(data, this.n, basis.size);
+    this.vars.set(name, { basis, n: this.n, data, rowWidth, width: maxOf(rowWidth), ...(hot ? { hot } : {}) });
   }
 }
 
@@ -521,16 +594,28 @@ function dot(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number,
   return s;
 }
 
-/** X (n x r) times M (r x cols), skipping zero entries of X (aggregated values are often sparse). */
-function rowsTimes(x: Float64Array, n: number, r: number, m: ArrayLike<number>, cols: number): Float64Array {
+/**
+ * X (n x r) times M (r x cols), reading only the first rowWidth[i] columns of row i, computing only the first `colWidth`
+ * output columns; zero entries of X are skipped (aggregated values are often sparse).
+ */
+function rowsTimes(
+  x: Float64Array,
+  n: number,
+  r: number,
+  rowWidth: Int32Array,
+  m: ArrayLike<number>,
+  cols: number,
+  colWidth: number,
+): Float64Array {
   const out = new Float64Array(n * cols);
   for (let i = 0; i < n; i++) {
     const oo = i * cols;
-    for (let a = 0; a < r; a++) {
+    const width = rowWidth[i];
+    for (let a = 0; a < width; a++) {
       const w = x[i * r + a];
       if (w === 0) continue;
       const mo = a * cols;
-      for (let c = 0; c < cols; c++) out[oo + c] += w * m[mo + c];
+      for (let c = 0; c < colWidth; c++) out[oo + c] += w * m[mo + c];
     }
   }
   return out;
