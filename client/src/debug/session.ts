@@ -500,6 +500,8 @@ export class RaspDebugSession extends DebugSession {
     return {
       name,
       value: summarizeTable(table, visible, what),
+      // Shown in hovers: what the columns mean.
+      type: table.basisKind ? `${table.basisKind} basis (${table.colLabels.length}) × ${n} positions` : `${n}×${table.colLabels.length}`,
       evaluateName,
       variablesReference: this.refs.create(() => this.tableRows(table, evaluateName)),
       indexedVariables: visible,
