@@ -170,8 +170,8 @@ function tomita3Generate(n: number, rng: Rng): number[] {
     const r = n - s.length;
     const sym = rng.bool() ? 1 : 0;
     // A 0-run after an odd 1-run must have even length. The original applied this only right after the 1-run
-    // and rejected failures with the DFA; applying it to every 0-run that extends such a run gives the same
-    // strings without rejections.
+    // and then checked the string with the DFA; coin flips that repeat the symbol extend the run, so the rule is
+    // applied here to every 0-run that extends such a run, and every string produced is a member.
     const constrained = sym === 0 && (state === 1 || state === 3);
     if (constrained && r === 1) {
       push(1);
