@@ -368,15 +368,9 @@ describe('errors and the end of the program', () => {
   it('pauses a long run between statements', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'rasp-dap-pause-'));
     try {
-      // 20 select/aggregate pairs over 512 positions: each statement takes milliseconds and yields to the event
-      // loop, so the pause request lands mid-run.
-      const n = 512;
-      const header = ['program "long"', 'vocab [a, b, <bos>]', `positions ${n}`, 'output softmax'];
-      const body = Array.from({ length: 20 }, (_, i) => [`s${i + 1} = select(q=pos, k=pos, op=(k==q-1))`, `a${i + 1} = aggregate(s=s${i + 1}, v=token)`]).flat();
-      const program = join(dir, 'long.rasp');
-      await writeFile(program, [...header, ...body, 'logits1 = project(inp=a20, op=(inp==out))', 'prediction = softmax(logits1)', ''].join('\n'));
+      const { program, input, header, body } = await writeLongProgram(dir);
       const stop = stopped();
-      await launch(dc, { program, input: ['<bos>', ...Array<string>(n - 1).fill('a')].join(' ') });
+      await launch(dc, { program, input });
       await dc.pauseRequest({ threadId: 1 });
       expect((await stop).body.reason).toBe('pause');
       const line = await topLine();
@@ -395,6 +389,27 @@ describe('errors and the end of the program', () => {
     }
   });
 
+  it('terminates a run in progress without further stops or a prediction', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rasp-dap-terminate-'));
+    try {
+      const { program, input } = await writeLongProgram(dir);
+      const output = collectOutput(dc);
+      const events: string[] = [];
+      dc.on('stopped', () => events.push('stopped'));
+      dc.on('terminated', () => events.push('terminated'));
+      const ended = nextEvent(dc, 'terminated');
+      await launch(dc, { program, input });
+      await dc.terminateRequest({});
+      await ended;
+      // Long enough for the abandoned run to have finished, had it not stopped.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(events).toEqual(['terminated']);
+      expect(output.text('stdout')).toBe('');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('terminates on request', async () => {
     const stop = stopped();
     await launch(dc, { program: PROGRAM, stopOnEntry: true });
@@ -404,3 +419,16 @@ describe('errors and the end of the program', () => {
     await ended;
   });
 });
+
+/**
+ * 20 select/aggregate pairs over 512 positions: each statement takes milliseconds and yields to the event loop,
+ * so requests sent right after launch land mid-run.
+ */
+async function writeLongProgram(dir: string): Promise<{ program: string; input: string; header: string[]; body: string[] }> {
+  const n = 512;
+  const header = ['program "long"', 'vocab [a, b, <bos>]', `positions ${n}`, 'output softmax'];
+  const body = Array.from({ length: 20 }, (_, i) => [`s${i + 1} = select(q=pos, k=pos, op=(k==q-1))`, `a${i + 1} = aggregate(s=s${i + 1}, v=token)`]).flat();
+  const program = join(dir, 'long.rasp');
+  await writeFile(program, [...header, ...body, 'logits1 = project(inp=a20, op=(inp==out))', 'prediction = softmax(logits1)', ''].join('\n'));
+  return { program, input: ['<bos>', ...Array<string>(n - 1).fill('a')].join(' '), header, body };
+}

@@ -53,6 +53,7 @@ export class RaspRuntime {
   private row: number | undefined;
   private atEnd = false;
   private pauseRequested = false;
+  private disposed = false;
   /** Breakpoint conditions per statement index; `undefined` in the list = an unconditional breakpoint. */
   private breakpointStatements = new Map<number, (string | undefined)[]>();
   /** Evaluates a breakpoint condition in the paused state (set by the session; throws on a bad condition). */
@@ -167,6 +168,11 @@ export class RaspRuntime {
     this.pauseRequested = true;
   }
 
+  /** Stops a run in progress for good (restart/terminate): the loop ends at the next statement boundary. */
+  dispose(): void {
+    this.disposed = true;
+  }
+
   /** Step over: runs the current statement (or reveals the next row in row mode). */
   next(): Outcome {
     if (this.isOver()) return { kind: 'ended' };
@@ -239,6 +245,7 @@ export class RaspRuntime {
       const error = this.runOne();
       if (error) return error;
       await tick();
+      if (this.disposed) return { kind: 'ended' };
       if (this.pauseRequested) {
         this.pauseRequested = false;
         if (!exec.done) return { kind: 'stopped', reason: 'pause' };

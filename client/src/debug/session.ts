@@ -123,6 +123,7 @@ export class RaspDebugSession extends DebugSession {
       this.model = undefined;
     }
     const runtime = new RaspRuntime(program, input, text);
+    this.runtime?.dispose();
     runtime.conditionHolds = (condition) => {
       const value = evaluateExpression(condition, new StateView(runtime, this.activations));
       if (value.kind !== 'number') throw new ExpressionError(`the condition gives a ${value.kind}, not a number (${condition})`);
@@ -137,6 +138,7 @@ export class RaspDebugSession extends DebugSession {
   private async begin(stopOnEntry: boolean): Promise<void> {
     const runtime = this.runtime!;
     const outcome = await runtime.start(stopOnEntry);
+    if (runtime !== this.runtime) return;
     const exec = runtime.execution;
     if (this.model && exec) {
       try {
@@ -145,7 +147,7 @@ export class RaspDebugSession extends DebugSession {
         this.reportError(err);
       }
     }
-    this.report(outcome);
+    if (runtime === this.runtime) this.report(outcome);
   }
 
   private programFile(): string | undefined {
@@ -216,7 +218,11 @@ export class RaspDebugSession extends DebugSession {
   protected override async continueRequest(response: DebugProtocol.ContinueResponse): Promise<void> {
     response.body = { allThreadsContinued: true };
     this.sendResponse(response);
-    if (this.runtime) this.report(await this.runtime.continue());
+    const runtime = this.runtime;
+    if (!runtime) return;
+    const outcome = await runtime.continue();
+    // A restart or terminate during the run replaced or ended this runtime: its outcome no longer matters.
+    if (runtime === this.runtime) this.report(outcome);
   }
 
   protected override nextRequest(response: DebugProtocol.NextResponse): void {
@@ -259,6 +265,8 @@ export class RaspDebugSession extends DebugSession {
   }
 
   protected override terminateRequest(response: DebugProtocol.TerminateResponse): void {
+    this.runtime?.dispose();
+    this.runtime = undefined;
     this.sendResponse(response);
     this.sendEvent(new TerminatedEvent());
   }
