@@ -56,7 +56,7 @@ export async function greedyPrimitives(session: Session, start: Program, thresho
     const bases = inferBases(program);
     for (const cand of unitCandidates(program, s, bases)) {
       const trial = eliminateDeadCode(withOp(program, name, cand.op, cand.specialOp));
-      const match = await session.evaluate(trial);
+      const match = await session.evaluate(trial, threshold);
       if (match >= threshold) {
         program = trial;
         replaced++;
@@ -110,7 +110,7 @@ export async function roundMatrices(session: Session, start: Program, threshold:
       const ref = freshMatrixName(program, `${s.op.ref}_r`);
       next.matrices.set(ref, { rows: m.rows, cols: m.cols, data });
       const trial = eliminateDeadCode(withOp(next, name, { kind: 'matrix', ref }));
-      const match = await session.evaluate(trial);
+      const match = await session.evaluate(trial, threshold);
       if (match >= threshold) {
         program = trial;
         rounded.add(ref);

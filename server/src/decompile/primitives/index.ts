@@ -49,7 +49,10 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
   const stages = { mlps: true, attention: true, round: true, merge: true, ...options.stages };
   const baseline = await session.evaluate(program);
   // Each phase: screening threshold (t + margin) x baseline, never below the absolute floor (target + margin).
-  const threshold = (t: number): number => Math.max((t + margin) * baseline, target + margin);
+  // A program that already misses the target (not decompilable at it) can only be held to the relative thresholds.
+  const floorActive = baseline >= target;
+  const floor = floorActive ? target + margin : 0;
+  const threshold = (t: number): number => Math.max((t + margin) * baseline, floor);
   let current = eliminateDeadCode(program);
   let merged = 0;
   const history: { program: Program; step: string }[] = [{ program: current, step: 'input' }];
@@ -68,7 +71,7 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
     const r = await convertMlps(session, current, {
       inputs: options.inputs,
       runner,
-      accept: Math.max(options.mlpThreshold ?? 0.9, target + margin),
+      accept: floorActive ? Math.max(options.mlpThreshold ?? 0.9, floor) : (options.mlpThreshold ?? 0.9) * baseline,
       maxFvu: options.maxFvu ?? 0.6,
       evaluations: options.mlpEvaluations ?? 6,
       maxRows: options.maxRows ?? 8000,
@@ -101,8 +104,9 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
   let confirmed: number | undefined;
   if (options.confirm) {
     confirmed = await options.confirm(current);
+    const want = floorActive ? target : 0;
     // Undo whole phases, latest first, until the full check set agrees with the floor.
-    for (let h = history.length - 2; h >= 0 && confirmed < target; h--) {
+    for (let h = history.length - 2; h >= 0 && confirmed < want; h--) {
       session.checkCancelled();
       current = history[h].program;
       session.steps.push({ stage: 'rollback', line: history[h + 1].step, choice: `back to ${history[h].step}`, match: confirmed });

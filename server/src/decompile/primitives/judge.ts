@@ -31,19 +31,32 @@ export interface Judge {
   inputs: number[][];
 }
 
+/** Interleaves the bins (short, medium, long, short, ...) so an early stop has seen every length range. */
+function interleave<T>(bins: T[][]): T[] {
+  const out: T[] = [];
+  const longest = Math.max(0, ...bins.map((b) => b.length));
+  for (let i = 0; i < longest; i++) for (const b of bins) if (i < b.length) out.push(b[i]);
+  return out;
+}
+
 function matcher(task: Task, seqs: number[][], logits: Float32Array[], signal?: AbortSignal): Evaluate {
-  return (program: Program) => {
+  return (program: Program, hint?: { atLeast?: number }) => {
     if (signal?.aborted) throw new CancelledError();
-    const chunk = 32;
-    let agree = 0;
-    for (let i = 0; i < seqs.length; i += chunk) {
+    const n = seqs.length;
+    if (n === 0) return 1;
+    // Misses allowed before the match provably falls below `atLeast`; then stop and return the upper bound.
+    const maxMiss = hint?.atLeast !== undefined ? Math.floor((1 - hint.atLeast) * n + 1e-9) : n;
+    const chunk = 16;
+    let miss = 0;
+    for (let i = 0; i < n; i += chunk) {
       if (signal?.aborted) throw new CancelledError();
       const part = seqs.slice(i, i + chunk);
       runBatch(program, part).forEach((r, k) => {
-        if (sequenceMatches(task, part[k], r.logits, logits[i + k])) agree++;
+        if (!sequenceMatches(task, part[k], r.logits, logits[i + k])) miss++;
       });
+      if (miss > maxMiss) return (n - miss) / n;
     }
-    return seqs.length ? agree / seqs.length : 1;
+    return (n - miss) / n;
   };
 }
 
@@ -52,11 +65,10 @@ export async function modelJudge(model: LoadedModel, task: Task, options: JudgeO
   const seed = options.seed ?? 0;
   const screen = await modelSamples(model, task, options.screenBins ?? bins, options.screenPerBin ?? 100, seed + 7919, options.signal);
   const check = await modelSamples(model, task, bins, options.checkPerBin ?? 200, seed, options.signal);
-  const screenSeqs = screen.seqs.flat();
-  const checkSeqs = check.seqs.flat();
+  const screenSeqs = interleave(screen.seqs);
   return {
-    evaluate: matcher(task, screenSeqs, screen.logits.flat(), options.signal),
-    confirm: matcher(task, checkSeqs, check.logits.flat(), options.signal),
+    evaluate: matcher(task, screenSeqs, interleave(screen.logits), options.signal),
+    confirm: matcher(task, check.seqs.flat(), check.logits.flat(), options.signal),
     inputs: screenSeqs,
   };
 }

@@ -308,7 +308,7 @@ export async function convertMlps(
         throw err;
       }
       const cleaned = eliminateDeadCode(trial.program);
-      const match = await session.evaluate(cleaned);
+      const match = await session.evaluate(cleaned, opts.accept);
       fit.score.match = match;
       // The paper prefers no_op on near-ties (a +0.01 bonus): an alias is the simplest explanation.
       const rank = match + (fit.cand.kind === 'alias' ? 0.01 : 0);

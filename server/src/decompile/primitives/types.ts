@@ -3,8 +3,12 @@ import type { NeuronRef, Program } from '../../program/types';
 import type { Dense } from './linalg';
 import type { NeuronDetail } from './neurons';
 
-/** Match accuracy (0..1) of a program against the model's cached decisions on a screening set. */
-export type Evaluate = (program: Program) => Promise<number> | number;
+/**
+ * Match accuracy (0..1) of a program against the model's cached decisions on a screening set. With `atLeast`, the
+ * caller only needs to know whether the match reaches it: an evaluator may stop early once it cannot and return
+ * any value below `atLeast` (e.g. an upper bound of the match).
+ */
+export type Evaluate = (program: Program, hint?: { atLeast?: number }) => Promise<number> | number;
 
 /** Runs a program and returns the named variables' values: per input sequence, an n x basis-size matrix. */
 export interface ProgramRunner {

@@ -1,0 +1,70 @@
+// modelJudge over a small seeded GPT-2 (written and loaded through the model's real reader): screening and
+// confirmation sets, the model's decisions as the reference, and the early stop under `atLeast`.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { modelJudge } from '../../server/src/decompile/primitives/index';
+import { INP_IS_OUT } from '../../server/src/decompile/primitives/library';
+import { runBatch } from '../../server/src/interpreter/index';
+import { initBackend } from '../../server/src/model/backend';
+import { modelLogits } from '../../server/src/model/forward';
+import { loadModel, saveModel } from '../../server/src/model/load';
+import type { Gpt2Config } from '../../server/src/model/types';
+import { randomWeights } from '../../server/src/model/weights';
+import type { Program } from '../../server/src/program/types';
+import { getTask, sampleBins, sequenceMatches } from '../../server/src/tasks/index';
+import { Rng } from '../../server/src/util/rng';
+
+describe('modelJudge', () => {
+  it('scores programs against the model decisions, and stops early only below atLeast', async () => {
+    await initBackend();
+    const task = getTask('bin_majority');
+    const config: Gpt2Config = {
+      architecture: 'GPT2LMHeadModel',
+      nLayer: 1,
+      nHead: 1,
+      nEmbd: 8,
+      nPositions: task.nPositions,
+      vocabSize: task.vocab.length,
+      activation: 'gelu_new',
+      lnEps: 1e-5,
+    };
+    const rng = new Rng(3);
+    const dir = join(mkdtempSync(join(tmpdir(), 'rasp-prim-')), 'bin_majority-tiny');
+    await saveModel(dir, config, randomWeights(config, () => rng.next(), 0.5), { task: task.name, objective: 'ce', vocab: [...task.vocab], source: 'card' });
+    const model = await loadModel(dir);
+    const bins: [number, number][] = [
+      [1, 10],
+      [11, 20],
+    ];
+    const judge = await modelJudge(model, task, { bins, screenPerBin: 12, checkPerBin: 10, seed: 5 });
+    expect(judge.inputs).toHaveLength(24);
+    // interleaved bins: short and long sequences alternate
+    expect(judge.inputs[0].length).toBeLessThan(judge.inputs[1].length);
+    const program: Program = {
+      header: { vocab: [...task.vocab], special: task.special, positions: task.nPositions, output: 'softmax', dHead: 8 },
+      statements: [
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: [], v: 'token' },
+        { kind: 'project', name: 'logits1', line: 0, inp: 'a1', op: INP_IS_OUT },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+      ],
+      matrices: new Map(),
+      mlps: new Map(),
+    };
+    // reference: the model's own decisions on the screening sequences, computed here independently
+    const logits = await modelLogits(model, judge.inputs);
+    const runs = runBatch(program, judge.inputs);
+    const expected = runs.filter((r, i) => sequenceMatches(task, judge.inputs[i], r.logits, logits[i])).length / judge.inputs.length;
+    const full = await judge.evaluate(program);
+    expect(full).toBeCloseTo(expected, 12);
+    expect(await judge.evaluate(program, { atLeast: 0 })).toBeCloseTo(expected, 12);
+    if (expected < 1) expect(await judge.evaluate(program, { atLeast: expected + 1e-6 })).toBeLessThan(expected + 1e-6);
+    // the check set is `rasp check`'s: sampleBins(task, bins, perBin, seed)
+    const checkSeqs = sampleBins(task, bins, 10, 5).flat();
+    const checkLogits = await modelLogits(model, checkSeqs);
+    const checkRuns = runBatch(program, checkSeqs);
+    const expectedCheck = checkRuns.filter((r, i) => sequenceMatches(task, checkSeqs[i], r.logits, checkLogits[i])).length / checkSeqs.length;
+    expect(await judge.confirm(program)).toBeCloseTo(expectedCheck, 12);
+  });
+});
