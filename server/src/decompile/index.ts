@@ -16,6 +16,7 @@ import { Rng } from '../util/rng';
 import { writeFileAtomic } from '../model/atomic';
 import { buildPathGraph, foldModel, initialState, meanLnVariances, type FoldedModel, type PathGraph } from './reparameterize';
 import { MaskedModel, type MaskedState } from './prune/masked';
+import type { Batch } from './prune/masked';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
 import { countEdges, paretoFrontier, search, type RunResult } from './prune/search';
 import { emitProgram } from './emit/program';
@@ -68,9 +69,8 @@ export interface ExtractReport {
   /** How far the faithful program misses the target, when it does. */
   shortfall?: number;
   chosen?: { lambda: number; edges: number; searchMatch: number };
-  program?: { file: string; lines: number; edges: number; check: CheckResult };
-  unpruned: { file: string; lines: number; edges: number; check?: CheckResult };
-  lnVariances: Record<string, number>;
+  program?: { file: string; lines: number; edges: number; check: CheckResult; lnVariances: Record<string, number> };
+  unpruned: { file: string; lines: number; edges: number; check?: CheckResult; lnVariances: Record<string, number> };
 }
 
 export interface ExtractResult {
@@ -163,8 +163,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
 
   // ---- data: a short-sequence pool for pruning, lengths 0-150 for measuring match ----
   progress('data', 0, 'sampling inputs and running the original model');
-  const pruneRange = pruneLengthRange(task, s.pruneLength);
-  const poolSeqs = sampleBins(task, [pruneRange], s.batch * 8, s.seed + 11)[0];
+  let pruneRange = pruneLengthRange(task, s.pruneLength);
   const evalBins = DEFAULT_BINS.filter(([lo, hi]) => hi >= task.minLength && lo <= task.maxLength).map(([lo, hi]): [number, number] => [Math.max(lo, task.minLength), Math.min(hi, task.maxLength)]);
   const evalSeqs = sampleBins(task, evalBins, s.searchSamples, s.seed + 12);
   const origOf = async (seqs: number[][]): Promise<Float32Array[]> => {
@@ -175,7 +174,6 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       throw err;
     }
   };
-  const poolOrig = await origOf(poolSeqs);
   const evalSets: EvalSet[] = [];
   for (let i = 0; i < evalBins.length; i++) evalSets.push({ lengths: evalBins[i], seqs: evalSeqs[i], orig: await origOf(evalSeqs[i]) });
   throwIfAborted();
@@ -190,8 +188,15 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   const variances = meanLnVariances(model.config, model.weights, varSeqs, new Set([task.special.pad, task.special.eos]));
   const init = initialState(graph, folded, variances);
   const masked = new MaskedModel(graph, folded, init);
-  const train = [];
-  for (let i = 0; i < poolSeqs.length; i += s.batch) train.push(makeBatch(folded, task, objective, poolSeqs.slice(i, i + s.batch), poolOrig.slice(i, i + s.batch)));
+  /** Cached batches of sequences with input lengths in `range`, with the original model's targets. */
+  const buildPool = async (range: [number, number], batch: number, count: number, seed: number): Promise<Batch[]> => {
+    const seqs = sampleBins(task, [range], count, seed)[0];
+    const orig = await origOf(seqs);
+    const out: Batch[] = [];
+    for (let i = 0; i < seqs.length; i += batch) out.push(makeBatch(folded, task, objective, seqs.slice(i, i + batch), orig.slice(i, i + batch)));
+    return out;
+  };
+  let train = await buildPool(pruneRange, s.batch, s.batch * 8, s.seed + 11);
   const pruneHooks: Hooks = { ...(signal ? { signal } : {}), ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) };
   const ctx: PruneContext = { graph, folded, task, objective, model: masked, train, evalSets, evalBatch: 8, hooks: pruneHooks };
   try {
@@ -199,7 +204,19 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     const fixedVariance = await evaluate(ctx, allOn);
     endStage('reparameterize');
     await trainFaithful(ctx, s.faithfulSteps, 'learn LN variances (faithful program)');
-    const learnedVariance = await evaluate(ctx, allOn);
+    let learnedVariance = await evaluate(ctx, allOn);
+    const fullRange: [number, number] = [task.minLength, evalBins[evalBins.length - 1][1]];
+    if (learnedVariance.match < s.target && pruneRange[1] < fullRange[1]) {
+      // Short sequences were not enough to fit the LN variances for long inputs (e.g. counting models, whose
+      // residual norm drifts with length): fall back to training on the whole 0-150 range, at ~4x the step cost.
+      masked.setState(init);
+      for (const b of train) disposeBatch(b);
+      train = await buildPool(fullRange, Math.max(4, s.batch >> 1), s.batch * 4, s.seed + 13);
+      ctx.train = train;
+      pruneRange = fullRange;
+      await trainFaithful(ctx, s.faithfulSteps, 'learn LN variances on lengths 0-150 (faithful program)');
+      learnedVariance = await evaluate(ctx, allOn);
+    }
     const faithful = snapshot(masked);
     endStage('faithful');
     const decompilable = learnedVariance.match >= s.target;
@@ -244,11 +261,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     endStage('check');
     throwIfAborted();
 
-    const lnVariances: Record<string, number> = {};
-    const finalState: MaskedState = chosen ? chosen.state : faithful;
-    graph.consumers.forEach((c, i) => {
-      lnVariances[c.id] = Math.exp(finalState.logVar[i]);
-    });
+    // the learned LN variance of every consumer: with the weights, all a line's op matrix depends on
+    const lnVariances = (state: MaskedState): Record<string, number> => Object.fromEntries(graph.consumers.map((c, i) => [c.id, Math.exp(state.logVar[i])]));
     const report: ExtractReport = {
       model: model.dir,
       sha256: model.sha256,
@@ -278,9 +292,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       decompilable,
       ...(decompilable ? {} : { shortfall: s.target - learnedVariance.match }),
       ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
-      ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck } } : {}),
-      unpruned: { file: paths.unpruned, lines: unpruned.program.statements.length, edges: unpruned.edges, ...(unprunedCheck ? { check: unprunedCheck } : {}) },
-      lnVariances,
+      ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, lnVariances: lnVariances(chosen!.state) } } : {}),
+      unpruned: { file: paths.unpruned, lines: unpruned.program.statements.length, edges: unpruned.edges, ...(unprunedCheck ? { check: unprunedCheck } : {}), lnVariances: lnVariances(faithful) },
     };
 
     // ---- write (only now, so a cancel leaves nothing half-written) ----

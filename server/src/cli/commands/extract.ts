@@ -17,12 +17,21 @@ interface ExtractCliOptions {
   runs: string;
   pruneLength: string;
   checkSamples: string;
+  steps?: string;
 }
 
 function numberIn(name: string, text: string, lo: number, hi: number): number {
   const v = Number(text);
   if (text.trim() === '' || !Number.isFinite(v) || v < lo || v > hi) throw new UserError(`--${name} must be a number from ${lo} to ${hi}, got "${text}"`);
   return v;
+}
+
+function parseSteps(text: string | undefined): Pick<ExtractOptions, 'stage1Steps' | 'stage2Steps' | 'faithfulSteps'> {
+  if (text === undefined) return {};
+  const parts = text.split(',');
+  if (parts.length < 2 || parts.length > 3) throw new UserError(`--steps must be "stage1,stage2" or "stage1,stage2,faithful", got "${text}"`);
+  const [a, b, c] = parts.map((p, i) => intOption(`steps (part ${i + 1})`, p, 1, 100_000));
+  return { stage1Steps: a, stage2Steps: b, ...(c !== undefined ? { faithfulSteps: c } : {}) };
 }
 
 export function registerExtract(program: Command): void {
@@ -37,6 +46,7 @@ export function registerExtract(program: Command): void {
     .option('--runs <n>', 'pruning runs in the sparsity search', '5')
     .option('--prune-length <tokens>', 'longest sequence pruning trains on (match is always measured on lengths 0-150)', '40')
     .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
+    .option('--steps <s1,s2[,faithful]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit), default 500,300,100')
     .option('--force', 'overwrite existing output files')
     .option('--json', 'print {"out", "lines", "unprunedLines", "edges", "match", "seconds"} on stdout')
     .action(async (opts: ExtractCliOptions) => {
@@ -48,6 +58,7 @@ export function registerExtract(program: Command): void {
         pruneLength: intOption('prune-length', opts.pruneLength, 2, 10_000),
         checkSamples: intOption('check-samples', opts.checkSamples, 1, 100_000),
         force: opts.force === true,
+        ...parseSteps(opts.steps),
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),
       };

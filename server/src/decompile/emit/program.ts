@@ -201,7 +201,7 @@ export function emitProgram(input: EmitInput): EmitResult {
   const biasName = `logits${terms.length + 1}`;
   statements.push({ kind: 'project', name: biasName, line: 0, op: { kind: 'matrix', ref: addMatrix(1, V, b) }, provenance: prov(lastLayer, null, false, {}) });
   terms.push(biasName);
-  statements.push({ kind: 'prediction', name: 'prediction', line: 0, fn: input.objective === 'bce' ? 'sigmoid' : 'softmax', terms });
+  statements.push({ kind: 'prediction', name: 'prediction', line: 0, fn: input.objective === 'bce' ? 'sigmoid' : 'softmax', terms, provenance: prov(lastLayer, null, false, {}) });
 
   const special = specialIdsOf(input.vocab);
   const program: Program = {

@@ -155,6 +155,8 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
   const { graph, model } = ctx;
   const E = graph.edges.length;
   const U = units.count;
+  // an earlier stage pruned everything: nothing to learn (and no zero-sized products for XNNPACK)
+  if (U === 0) return { theta: new Float32Array(0), mask: new Float32Array(E), steps: 0, loss: NaN };
   const onehot = new Float32Array(U * E);
   units.ofEdge.forEach((u, e) => {
     if (u >= 0) onehot[u * E + e] = 1;

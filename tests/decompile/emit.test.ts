@@ -1,0 +1,117 @@
+// The emitted program, run by the interpreter, computes what the masked (pruned) network computes: for random
+// weights, random learned state (LN variances, ablation constants, consumer constants) and random masks.
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../server/src/model/backend';
+import { randomWeights } from '../../server/src/model/weights';
+import type { Gpt2Config } from '../../server/src/model/types';
+import { runBatch } from '../../server/src/interpreter';
+import { buildPathGraph, foldModel, initialState, originalForward, pruneDangling } from '../../server/src/decompile/reparameterize';
+import { MaskedModel } from '../../server/src/decompile/prune/masked';
+import { makeBatch, disposeBatch } from '../../server/src/decompile/prune/train';
+import { emitProgram } from '../../server/src/decompile/emit/program';
+import { getTask } from '../../server/src/tasks';
+import { Rng } from '../../server/src/util/rng';
+
+const task = getTask('bin_majority');
+
+function tinyConfig(nLayer: number, nHead: number, d: number): Gpt2Config {
+  return { architecture: 'GPT2LMHeadModel', nLayer, nHead, nEmbd: d, nPositions: 24, vocabSize: task.vocab.length, activation: 'gelu_new', lnEps: 1e-5 };
+}
+
+function sequences(rng: Rng, count: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < count; i++) out.push(task.generate(rng.int(1, 8), rng));
+  return out;
+}
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('re-parameterization and emission', () => {
+  it('the masked model with every edge on is the LLN-A model (fixed variances) exactly', () => {
+    const config = tinyConfig(2, 2, 8);
+    const rng = new Rng(3);
+    const weights = randomWeights(config, () => rng.next(), 0.4);
+    const graph = buildPathGraph(2, 2);
+    const folded = foldModel(config, weights);
+    const variances = [0.7, 1.3, 0.9, 2.1, 1.7];
+    const model = new MaskedModel(graph, folded, initialState(graph, folded, variances));
+    const seqs = sequences(rng, 6);
+    const batch = makeBatch(folded, task, 'ce', seqs, null);
+    try {
+      const out = tf.tidy(() => model.forward(batch, tf.ones([batch.B, graph.edges.length]) as tf.Tensor2D, null).dataSync());
+      const V = folded.V;
+      seqs.forEach((seq, b) => {
+        const ref = originalForward(config, weights, seq, undefined, variances);
+        for (let i = 0; i < seq.length * V; i++) expect(out[b * batch.T * V + i]).toBeCloseTo(ref[i], 3);
+      });
+    } finally {
+      disposeBatch(batch);
+      model.dispose();
+    }
+  });
+
+  for (const [nLayer, nHead] of [
+    [1, 1],
+    [2, 2],
+  ] as const) {
+    it(`the program computes the pruned network's logits (${nLayer} layer(s), ${nHead} head(s), random masks)`, () => {
+      const config = tinyConfig(nLayer, nHead, 8);
+      const rng = new Rng(10 + nLayer);
+      const weights = randomWeights(config, () => rng.next(), 0.4);
+      const graph = buildPathGraph(nLayer, nHead);
+      const folded = foldModel(config, weights);
+      const state = initialState(graph, folded, Array.from({ length: 2 * nLayer + 1 }, () => 0.5 + rng.next()));
+      for (let i = 0; i < state.logVar.length; i++) state.logVar[i] += rng.next() - 0.5;
+      for (let i = 0; i < state.oa.length; i++) state.oa[i] = 0.3 * rng.normal();
+      for (let i = 0; i < state.bc.length; i++) state.bc[i] += 0.3 * rng.normal();
+      const model = new MaskedModel(graph, folded, state);
+      const seqs = sequences(rng, 5);
+      const batch = makeBatch(folded, task, 'ce', seqs, null);
+      try {
+        for (let trial = 0; trial < 3; trial++) {
+          const mask = Float32Array.from(graph.edges, () => (rng.next() < 0.65 ? 1 : 0));
+          pruneDangling(graph, mask);
+          const out = tf.tidy(() => model.forward(batch, tf.tile(tf.tensor2d(mask, [1, mask.length]), [batch.B, 1]) as tf.Tensor2D, null).dataSync());
+          const { program, edges } = emitProgram({ graph, folded, state, mask, vocab: [...task.vocab], objective: 'ce', task: task.name });
+          expect(edges).toBe(mask.reduce((a, m) => a + m, 0));
+          const results = runBatch(program, seqs);
+          const V = folded.V;
+          let maxDiff = 0;
+          let scale = 0;
+          seqs.forEach((seq, b) => {
+            for (let i = 0; i < seq.length * V; i++) {
+              maxDiff = Math.max(maxDiff, Math.abs(out[b * batch.T * V + i] - results[b].logits[i]));
+              scale = Math.max(scale, Math.abs(results[b].logits[i]));
+            }
+          });
+          expect(maxDiff).toBeLessThan(1e-3 * Math.max(1, scale));
+          // one statement per kept select/aggregate/MLP/projection, and a prediction last
+          expect(program.statements.at(-1)?.kind).toBe('prediction');
+          for (const st of program.statements) expect(st.provenance).toBeDefined();
+        }
+      } finally {
+        disposeBatch(batch);
+        model.dispose();
+      }
+    });
+  }
+
+  it('dangling pruning removes edges that feed nothing and edges from dead sources', () => {
+    const graph = buildPathGraph(2, 1);
+    const mask = new Float32Array(graph.edges.length);
+    const edge = (consumer: string, source: string): number =>
+      graph.edges.find((e) => graph.consumers[e.consumer].id === consumer && graph.paths[e.source].id === source)!.index;
+    // layer-0 head reads the token; its output feeds layer-1 q only, but layer-1 head's value path is absent
+    mask[edge('v-0-0', 'wte')] = 1;
+    mask[edge('q-1-0', 'attn_output-0-0-wte')] = 1;
+    mask[edge('lm_head', 'wte')] = 1;
+    // an MLP edge from a head path that does not exist (its v edge is off)
+    mask[edge('mlp-1', 'attn_output-0-0-wpe')] = 1;
+    pruneDangling(graph, mask);
+    const kept = graph.edges.filter((e) => mask[e.index] > 0).map((e) => `${graph.consumers[e.consumer].id}<-${graph.paths[e.source].id}`);
+    expect(kept).toEqual(['lm_head<-wte']);
+  });
+});

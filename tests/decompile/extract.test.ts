@@ -1,0 +1,205 @@
+// `rasp extract` end to end on a tiny seeded model: files, JSON, check through the interpreter (as a process),
+// determinism, no overwrite, Ctrl-C, and provenance: every select and projection's op matrix recomputed from the
+// layer, head and paths it cites (and the learned LN variances in the report) equals the one the program carries.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { extract } from '../../server/src/decompile';
+import { loadProgramFile } from '../../server/src/language/load';
+import type { Gpt2Weights } from '../../server/src/model/types';
+import type { Program } from '../../server/src/program/types';
+import { tinyModel, type TinyModel } from './fixture';
+
+const CLI = 'bin/rasp.cjs';
+const FAST = ['--runs', '1', '--steps', '60,40,20', '--check-samples', '10'];
+
+function rasp(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let model: TinyModel;
+let out: string;
+
+beforeAll(async () => {
+  if (!existsSync('out/cli.cjs')) throw new Error('run `npm run build` first: the CLI bundle is missing');
+  model = await tinyModel('bin_majority', { std: 0.02, seed: 5 });
+  out = join(dirname(model.dir), 'prog.rasp');
+});
+
+describe('rasp extract (CLI)', () => {
+  it('writes the pruned program, the faithful program and the report, and prints one JSON document', () => {
+    const r = rasp(['extract', '--model', model.dir, '--out', out, '--json', ...FAST]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { out: string; lines: number; unprunedLines: number; edges: number; match: number; seconds: number };
+    expect(j.out).toBe(out);
+    expect(j.lines).toBeLessThanOrEqual(j.unprunedLines);
+    expect(j.unprunedLines).toBe(16); // 4 pair + 2 key-only selects, 2 aggregates, 1 MLP, 5 + 1 projections, prediction
+    expect(j.match).toBeGreaterThanOrEqual(0);
+    for (const f of [out, join(dirname(out), 'prog.unpruned.rasp'), join(dirname(out), 'prog.report.json')]) expect(existsSync(f)).toBe(true);
+    const report = JSON.parse(readFileSync(join(dirname(out), 'prog.report.json'), 'utf8'));
+    expect(report.task).toBe('bin_majority');
+    expect(report.runs.length).toBe(1);
+    expect(report.frontier.length).toBeGreaterThanOrEqual(1);
+    expect(report.llnA.learnedVariance.bins.length).toBe(3);
+    expect(report.program.lines).toBe(j.lines);
+    // progress went to stderr, stage by stage
+    expect(r.stderr).toContain('stage 1');
+  });
+
+  it('rasp check reproduces the match the report measured (same seed and samples), through the .rasp file', () => {
+    const report = JSON.parse(readFileSync(join(dirname(out), 'prog.report.json'), 'utf8'));
+    const r = rasp(['check', out, '--model', model.dir, '--json', '--samples', '10', '--seed', '1000']);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { bins: { lengths: [number, number]; match: number; samples: number }[]; match: number };
+    expect(j.bins.map((b) => b.samples)).toEqual([10, 10, 10]);
+    expect(j.match).toBeCloseTo(report.program.check.match, 10);
+    // the faithful program is faithful: LLN-A with learned variances on a small random model
+    const u = rasp(['check', join(dirname(out), 'prog.unpruned.rasp'), '--model', model.dir, '--json', '--samples', '10']);
+    expect(u.status, u.stderr).toBe(0);
+    expect((JSON.parse(u.stdout) as { match: number }).match).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('never overwrites without --force', () => {
+    const before = statSync(out).mtimeMs;
+    const r = rasp(['extract', '--model', model.dir, '--out', out, '--json', ...FAST]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('already exists');
+    expect(r.stdout).toBe('');
+    expect(statSync(out).mtimeMs).toBe(before);
+  });
+
+  it('is deterministic for a seed', () => {
+    const again = join(dirname(out), 'again.rasp');
+    const r = rasp(['extract', '--model', model.dir, '--out', again, '--json', ...FAST]);
+    expect(r.status, r.stderr).toBe(0);
+    const strip = (s: string): string => s.replace(/^weights .*$/m, '');
+    expect(strip(readFileSync(again, 'utf8'))).toBe(strip(readFileSync(out, 'utf8')));
+  });
+
+  it('Ctrl-C cancels cleanly and writes nothing', async () => {
+    const target = join(dirname(out), 'cancelled.rasp');
+    const child = spawn(process.execPath, [CLI, 'extract', '--model', model.dir, '--out', target, '--runs', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const code = await new Promise<number | null>((resolveExit) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('stage 1') && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (c) => resolveExit(c));
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('cancelled');
+    for (const f of ['cancelled.rasp', 'cancelled.unpruned.rasp', 'cancelled.report.json']) expect(existsSync(join(dirname(out), f))).toBe(false);
+  });
+
+  it('rejects bad options with a clear message', () => {
+    const r = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--target', '1.5']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('--target');
+    const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
+    expect(m.status).toBe(1);
+    expect(m.stderr).toContain('no-such-model');
+  });
+});
+
+// ---- provenance: an independent recomputation from the raw checkpoint weights ----
+
+/** Row-major rows x cols. */
+interface M {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
+
+function mul(a: M, b: M): M {
+  const out = new Float64Array(a.rows * b.cols);
+  for (let i = 0; i < a.rows; i++) for (let k = 0; k < a.cols; k++) for (let j = 0; j < b.cols; j++) out[i * b.cols + j] += a.data[i * a.cols + k] * b.data[k * b.cols + j];
+  return { rows: a.rows, cols: b.cols, data: out };
+}
+function transpose(a: M): M {
+  const out = new Float64Array(a.rows * a.cols);
+  for (let i = 0; i < a.rows; i++) for (let j = 0; j < a.cols; j++) out[j * a.rows + i] = a.data[i * a.cols + j];
+  return { rows: a.cols, cols: a.rows, data: out };
+}
+/** The linear layer norm as a d x d matrix: (I - 11^T/d) diag(gamma) / sqrt(var + eps). */
+function lnMatrix(gamma: Float32Array, variance: number, eps: number): M {
+  const d = gamma.length;
+  const s = 1 / Math.sqrt(variance + eps);
+  const data = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) data[i * d + j] = ((i === j ? 1 : 0) - 1 / d) * gamma[j] * s;
+  return { rows: d, cols: d, data };
+}
+function cols(w: Float32Array, rows: number, total: number, c0: number, n: number): M {
+  const data = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < n; c++) data[r * n + c] = w[r * total + c0 + c];
+  return { rows, cols: n, data };
+}
+
+/** A path's embedding (basis x d), read right to left from its name. */
+function pathEmbedding(path: string, w: Gpt2Weights, d: number, nHead: number, variances: Record<string, number>, eps: number): M {
+  if (path === 'wte') return { rows: w.wte.shape[0], cols: d, data: Float64Array.from(w.wte.data) };
+  if (path === 'wpe') return { rows: w.wpe.shape[0], cols: d, data: Float64Array.from(w.wpe.data) };
+  const mlp = /^mlp-(\d+)$/.exec(path);
+  if (mlp) {
+    // an MLP output lives in the residual basis: its embedding is the identity
+    const data = new Float64Array(d * d);
+    for (let i = 0; i < d; i++) data[i * d + i] = 1;
+    return { rows: d, cols: d, data };
+  }
+  const m = /^attn_output-(\d+)-(\d+)-(.*)$/.exec(path);
+  if (!m) throw new Error(`unknown path ${path}`);
+  const [l, h] = [Number(m[1]), Number(m[2])];
+  const dh = d / nHead;
+  const b = w.blocks[l];
+  const inner = pathEmbedding(m[3], w, d, nHead, variances, eps);
+  const wv = cols(b.attn.cAttnW.data, d, 3 * d, 2 * d + h * dh, dh);
+  const wo: M = { rows: dh, cols: d, data: Float64Array.from(b.attn.cProjW.data.subarray(h * dh * d, (h + 1) * dh * d)) };
+  return mul(mul(mul(inner, lnMatrix(b.ln1.weight.data, variances[`v-${l}-${h}`], eps)), wv), wo);
+}
+
+function expectSameMatrix(program: Program, ref: string, expected: M): void {
+  const got = program.matrices.get(ref)!;
+  expect([got.rows, got.cols]).toEqual([expected.rows, expected.cols]);
+  let maxDiff = 0;
+  let scale = 1e-6;
+  for (let i = 0; i < expected.data.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(got.data[i] - expected.data[i]));
+    scale = Math.max(scale, Math.abs(expected.data[i]));
+  }
+  expect(maxDiff / scale).toBeLessThan(2e-4);
+}
+
+describe('provenance', () => {
+  it("recomputes every pair select's and projection's op matrix from the layer, head and paths it cites", async () => {
+    const m2 = await tinyModel('bin_majority', { layers: 2, heads: 1, width: 8, std: 0.02, seed: 9 });
+    const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0 });
+    const program = await loadProgramFile(r.unprunedOut);
+    const variances = r.report.unpruned.lnVariances;
+    const { config, weights } = m2;
+    const d = config.nEmbd;
+    const dh = d / config.nHead;
+    const eps = config.lnEps;
+    let checked = 0;
+    for (const st of program.statements) {
+      const p = st.provenance!;
+      if (st.kind === 'select' && st.q !== undefined && st.op.kind === 'matrix') {
+        const b = weights.blocks[p.layer];
+        const h = p.head!;
+        const side = (path: string, kind: 'q' | 'k', offset: number): M =>
+          mul(mul(pathEmbedding(path, weights, d, config.nHead, variances, eps), lnMatrix(b.ln1.weight.data, variances[`${kind}-${p.layer}-${h}`], eps)), cols(b.attn.cAttnW.data, d, 3 * d, offset + h * dh, dh));
+        expectSameMatrix(program, st.op.ref, mul(side(p.paths.q!, 'q', 0), transpose(side(p.paths.k!, 'k', d))));
+        checked++;
+      }
+      if (st.kind === 'project' && st.inp !== undefined && st.op.kind === 'matrix') {
+        const E = pathEmbedding(p.paths.input!, weights, d, config.nHead, variances, eps);
+        const wteT = transpose({ rows: config.vocabSize, cols: d, data: Float64Array.from(weights.wte.data) });
+        expectSameMatrix(program, st.op.ref, mul(mul(E, lnMatrix(weights.lnF.weight.data, variances.lm_head, eps)), wteT));
+        checked++;
+      }
+    }
+    // 2 layers: 2x2 + 5x5 pair selects and 11 projections
+    expect(checked).toBe(4 + 25 + 11);
+  });
+});
