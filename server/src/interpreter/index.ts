@@ -394,10 +394,12 @@ export class Execution {
           let z = 0;
           for (const s of scores) z += s[o + j];
           z *= scale;
+          if (!Number.isFinite(z)) {
+            throw new UserError(`the attention score of query ${i} on key ${j} is ${z} (check the op matrices)`);
+          }
           W[o + j] = z;
           if (z > max) max = z;
         }
-        if (!Number.isFinite(max)) throw new UserError(`attention scores at position ${i} are not finite`);
         let sum = 0;
         for (let j = 0; j <= i; j++) {
           const d = W[o + j] - max;

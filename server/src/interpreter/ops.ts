@@ -117,6 +117,9 @@ export function opMatrix(program: Program, op: Op, rows: Basis, cols: Basis): Ma
     if (m.rows !== rows.size || m.cols !== cols.size) {
       throw new UserError(`matrix ${op.ref} is ${m.rows}x${m.cols}, expected ${rows.size}x${cols.size}`);
     }
+    if (m.data.length !== m.rows * m.cols) {
+      throw new UserError(`matrix ${op.ref} holds ${m.data.length} numbers, not ${m.rows}x${m.cols}`);
+    }
     return m;
   }
   const vocab = program.header.vocab;

@@ -302,6 +302,11 @@ function elementwiseBasis(program: Program, stmt: Statement & { kind: 'elementwi
       });
       const dIn = mlp.fcW.rows;
       const hidden = mlp.fcW.cols;
+      for (const m of [...mlp.inputEmbeddings, mlp.fcW, mlp.projW]) {
+        if (m.data.length !== m.rows * m.cols) {
+          throw new ProgramError(`MLP '${fn.ref}' has a ${m.rows}x${m.cols} matrix holding ${m.data.length} numbers`, stmt);
+        }
+      }
       if (
         mlp.lnGamma.length !== dIn ||
         mlp.fcB.length !== hidden ||
