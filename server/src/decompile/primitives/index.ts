@@ -2,7 +2,10 @@
 // glance, judging every replacement by running the program (the caller's `evaluate`) against the model's cached
 // decisions. Order as in the paper: MLPs first (their readers still carry matrices that can be re-based), then
 // attention/logit primitives, then rounding; identical statements are merged and dead code removed in between.
+import type { LoadedModel } from '../../model/types';
 import type { Program } from '../../program/types';
+import type { Task } from '../../tasks/index';
+import { modelJudge } from './judge';
 import { eliminateDeadCode, mergeIdentical } from './graph';
 import { greedyPrimitives, roundMatrices } from './greedy';
 import { convertMlps } from './mlp';
@@ -14,7 +17,7 @@ export type * from './types';
 export { attributeNeurons } from './neurons';
 export { eliminateDeadCode, mergeIdentical } from './graph';
 export { interpreterRunner } from './runner';
-export { modelJudge } from './judge';
+export { modelJudge };
 export type { Judge, JudgeOptions } from './judge';
 
 /** Counts named primitives, rounded matrices and opaque parts of a program. */
@@ -134,4 +137,47 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
     seconds: (Date.now() - t0) / 1000,
   };
   return { program: current, stats, mlpExplanations: explanations, steps: session.steps };
+}
+
+export interface PrimitivesStageOptions {
+  target?: number;
+  /** Seed of the screening set (the judge adds its own offset) and of the confirmation set. */
+  seed?: number;
+  /** Length bins of the confirmation set and sequences per bin: pass the final check's, so both agree. */
+  checkBins?: [number, number][];
+  checkSamples?: number;
+  checkSeed?: number;
+  /** Screening sequences per bin (default 100). */
+  screenPerBin?: number;
+  /** Sequences the MLP fits collect rows on (default 150 of the screening set). */
+  fitSequences?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: { stage: string; fraction: number; message?: string }) => void;
+}
+
+/**
+ * The primitives stage as `rasp extract` runs it: a judge from the model (decisions cached), then simplifyProgram
+ * with the screening set for candidates and the check set for the winners.
+ */
+export async function primitivesStage(
+  program: Program,
+  model: LoadedModel,
+  task: Task,
+  options: PrimitivesStageOptions = {},
+): Promise<SimplifyResult> {
+  const judge = await modelJudge(model, task, {
+    ...(options.checkBins ? { bins: options.checkBins } : {}),
+    screenPerBin: options.screenPerBin ?? 100,
+    checkPerBin: options.checkSamples ?? 200,
+    seed: options.seed ?? 0,
+    ...(options.checkSeed !== undefined ? { checkSeed: options.checkSeed } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return simplifyProgram(program, judge.evaluate, {
+    inputs: judge.inputs.slice(0, options.fitSequences ?? 150),
+    confirm: judge.confirm,
+    target: options.target ?? 0.9,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
 }

@@ -19,6 +19,8 @@ export interface JudgeOptions {
   /** Screening bins (default: `bins`); e.g. shorter lengths make screening cheaper. */
   screenBins?: [number, number][];
   seed?: number;
+  /** Seed of the check set (default `seed`: `rasp check`'s default set when seed is 0). */
+  checkSeed?: number;
   signal?: AbortSignal;
 }
 
@@ -64,7 +66,7 @@ export async function modelJudge(model: LoadedModel, task: Task, options: JudgeO
   const bins = options.bins ?? DEFAULT_BINS;
   const seed = options.seed ?? 0;
   const screen = await modelSamples(model, task, options.screenBins ?? bins, options.screenPerBin ?? 100, seed + 7919, options.signal);
-  const check = await modelSamples(model, task, bins, options.checkPerBin ?? 200, seed, options.signal);
+  const check = await modelSamples(model, task, bins, options.checkPerBin ?? 200, options.checkSeed ?? seed, options.signal);
   const screenSeqs = interleave(screen.seqs);
   return {
     evaluate: matcher(task, screenSeqs, interleave(screen.logits), options.signal),
