@@ -99,6 +99,18 @@ describe('breakpoints', () => {
     expect(output.text('stderr')).toMatch(/breakpoint condition: 'no_such_name' is not defined/);
   });
 
+  it('moves a breakpoint on a matrix declaration between statements to the next statement', async () => {
+    const stop = stopped();
+    const response = await launch(dc, { program: fixture('matrix.rasp'), breakpoints: [9, 11, 8] });
+    expect(response!.body.breakpoints.map((b) => [b.verified, b.line])).toEqual([
+      [true, 14],
+      [true, 14],
+      [true, 8],
+    ]);
+    await stop;
+    expect(await topLine()).toBe(8);
+  });
+
   it('maps a continuation line to the statement it belongs to', async () => {
     const stop = stopped();
     const response = await launch(dc, { program: fixture('special.rasp'), breakpoints: [10] });

@@ -129,8 +129,11 @@ export class RaspRuntime {
     const blank = text === undefined || /^\s*(#.*)?$/.test(text);
     const before = starts.filter((s) => s.line < line);
     if (!blank && before.length > 0) {
-      // A continuation line (e.g. `special_op=(...)` or a wrapped prediction) belongs to the statement above.
-      return before.reduce((a, b) => (b.line > a.line ? b : a)).i;
+      // A continuation line (e.g. `special_op=(...)` or a wrapped prediction) belongs to the statement above,
+      // unless a matrix declaration starts in between (its rows belong to no statement).
+      const above = before.reduce((a, b) => (b.line > a.line ? b : a));
+      const inMatrix = this.sourceLines.slice(above.line, line).some((l) => /^\s*matrix\b/.test(l));
+      if (!inMatrix) return above.i;
     }
     const after = starts.filter((s) => s.line > line);
     if (after.length === 0) return undefined;
