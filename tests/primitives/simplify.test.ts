@@ -309,3 +309,61 @@ describe('MLP matching', () => {
     expect(evaluate(result.program)).toBe(1);
   });
 });
+
+describe('safety nets', () => {
+  const V = 6;
+  const model = (): Program =>
+    program(
+      [
+        { kind: 'select', name: 's1', line: 0, q: 'pos', k: 'pos', op: { kind: 'matrix', ref: 'PREV' } },
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+        { kind: 'project', name: 'logits1', line: 0, inp: 'a1', op: { kind: 'matrix', ref: 'ID' } },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+      ],
+      { PREV: matrix(16, 16, (q, k) => (k === q - 1 ? 9 : 0)), ID: matrix(V, V, (r, c) => (r === c ? 4 : 0)) },
+    );
+
+  it('undoes accepted phases when the confirmation set disagrees with a lenient screening', async () => {
+    const p = model();
+    const seqs = sequences(40, 3, 16, 2, 31);
+    const strict = judge(p, seqs);
+    // screening that accepts anything: uniform everywhere, every term deleted
+    const result = await simplifyProgram(p, () => 1, { inputs: seqs, confirm: strict });
+    expect(result.steps.some((s) => s.stage === 'rollback')).toBe(true);
+    expect(result.stats.confirmed).toBe(1);
+    expect(result.program.statements.map((s) => s.name)).toEqual(['s1', 'a1', 'logits1', 'prediction']);
+    expect(strict(result.program)).toBe(1);
+  });
+
+  it('stops with CancelledError when the signal fires', async () => {
+    const p = model();
+    const seqs = sequences(10, 3, 8, 2, 2);
+    const ac = new AbortController();
+    const evaluate = (q: Program): number => {
+      ac.abort();
+      return judge(p, seqs)(q);
+    };
+    await expect(simplifyProgram(p, evaluate, { inputs: seqs, signal: ac.signal })).rejects.toThrow('cancelled');
+  });
+
+  it('merges MLP-derived lines that became identical and removes the dead copy', async () => {
+    // two heads' aggregates of token with no selectors, each read by a harden line and a projection
+    const stmts: Statement[] = [
+      { kind: 'aggregate', name: 'a1', line: 0, selectors: [], v: 'token' },
+      { kind: 'aggregate', name: 'a2', line: 0, selectors: [], v: 'token' },
+      { kind: 'elementwise', name: 'h1', line: 0, fn: { name: 'harden' }, inputs: ['a1'] },
+      { kind: 'elementwise', name: 'h2', line: 0, fn: { name: 'harden' }, inputs: ['a2'] },
+      { kind: 'project', name: 'logits1', line: 0, inp: 'h1', op: { kind: 'matrix', ref: 'B1' } },
+      { kind: 'project', name: 'logits2', line: 0, inp: 'h2', op: { kind: 'matrix', ref: 'B2' } },
+      { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1', 'logits2'] },
+    ];
+    const rnd = noise(3);
+    const p = program(stmts, { B1: matrix(V, V, (r, c) => (r === c ? 2 : 0) + 0.1 * rnd()), B2: matrix(V, V, (r, c) => (r === c ? 1 : 0) + 0.1 * rnd()) });
+    const seqs = sequences(30, 3, 16, 2, 5);
+    const strict = judge(p, seqs);
+    const result = await simplifyProgram(p, strict, { inputs: seqs, stages: { attention: false, round: false } });
+    expect(result.stats.merged).toBe(3);
+    expect(result.program.statements.map((s) => s.name)).toEqual(['a1', 'h1', 'logits1', 'prediction']);
+    expect(strict(result.program)).toBe(1);
+  });
+});
