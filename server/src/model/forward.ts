@@ -316,6 +316,7 @@ export function forward(model: TfModel, batch: Batch, options: ForwardOptions = 
   if (rate > 0) resid = drop(resid as tf.Tensor2D);
 
   const mask = causalMask(T);
+  const ones = tf.ones([N, 1]);
   const scale = 1 / Math.sqrt(hd);
   params.blocks.forEach((blk, l) => {
     const fb = model.frozen?.blocks[l];
@@ -345,7 +346,8 @@ export function forward(model: TfModel, batch: Batch, options: ForwardOptions = 
       else add(`attn_output-${l}-${h}`, o);
     }
     attention?.push(headsOut);
-    const bias = tf.broadcastTo(blk.cProjB, [N, d]) as tf.Tensor2D;
+    // A broadcasting multiply, not broadcastTo: tfjs computes tile's gradient by slicing every repetition.
+    const bias = tf.mul(ones, blk.cProjB) as tf.Tensor2D;
     if (rate > 0) {
       // HF drops out c_proj's whole output (heads + bias) at once; contributions are not separable then.
       add(`attn_output-${l}`, drop(tf.add(tf.addN(attnOuts), bias) as tf.Tensor2D));
@@ -392,7 +394,8 @@ const GELU_C = 2 * Math.sqrt(2 / Math.PI);
 
 /** gelu_new(x) = 0.5x(1 + tanh(c(x + 0.044715x^3))) = x * sigmoid(2c(x + 0.044715x^3)). */
 export function geluNew<T extends tf.Tensor>(x: T): T {
-  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), GELU_C);
+  // x * (1 + 0.044715 x^2) instead of pow(x, 3): pow is a slow kernel on wasm.
+  const inner = tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * GELU_C), GELU_C));
   return tf.mul(x, tf.sigmoid(inner));
 }
 
