@@ -71,11 +71,17 @@ function rethrowAbort(err: unknown): never {
   throw err;
 }
 
-/** The task a program is checked on: its header's, else the model card's, else the option. */
+/**
+ * The task a program is checked on: the model's (its card, folder name or --task decide what data it sees);
+ * the program must be written for the same task and vocabulary.
+ */
 export function taskFor(program: Program, model: LoadedModel, fallback?: string): Task {
-  const name = program.header.task ?? model.card.task ?? fallback;
-  if (!name) throw new UserError('no task: the program header and the model card name none; pass --task');
+  const name = model.card.task ?? program.header.task ?? fallback;
+  if (!name) throw new UserError('no task: the model card and the program header name none; pass --task');
   const task = getTask(name);
+  if (program.header.task !== undefined && program.header.task !== task.name) {
+    throw new UserError(`the program is written for task ${program.header.task} but the model is a ${task.name} model`, program.file);
+  }
   const same = task.vocab.length === program.header.vocab.length && task.vocab.every((t, i) => t === program.header.vocab[i]);
   if (!same) {
     throw new UserError(`the program's vocabulary (${program.header.vocab.join(' ')}) is not task ${task.name}'s (${task.vocab.join(' ')})`, program.file);
