@@ -300,7 +300,8 @@ export class RaspDebugSession extends DebugSession {
   private reportPrediction(): void {
     if (this.predictionReported) return;
     this.predictionReported = true;
-    const result = this.runtime!.execution!.result();
+    const result = this.view().result();
+    if (!result) return;
     this.sendEvent(new OutputEvent(`prediction: ${result.prediction.map(decisionText).join(' ')}\n`, 'stdout'));
     if (this.activations) {
       const view = this.view();

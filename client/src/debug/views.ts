@@ -2,6 +2,7 @@
 // matrices, the prediction, and (with a model attached) the model's own attention and prediction. Shared by the
 // Variables view and by evaluate, so a watch expression reads exactly what the tree shows. No vscode imports.
 import type { AggregateStatement, Statement } from '../../../server/src/program/types';
+import type { RunResult } from '../../../server/src/interpreter/index';
 import type { DebugValue, EvalScope, Table } from './expression';
 import type { ModelActivations } from './model';
 import type { RaspRuntime } from './runtime';
@@ -197,8 +198,8 @@ export class StateView implements EvalScope {
   /** Probabilities of the program's prediction, once every statement has run. */
   predictionTable(): Table | undefined {
     const exec = this.runtime.execution;
-    if (!exec || !exec.done) return undefined;
-    const result = exec.result();
+    const result = this.result();
+    if (!exec || !result) return undefined;
     const v = this.vocab.length;
     return {
       kind: 'table',
@@ -210,6 +211,17 @@ export class StateView implements EvalScope {
       quoted: true,
       rowSummaries: result.prediction.map(decisionText),
     };
+  }
+
+  /** The program's result once every statement has run (undefined for a program without a prediction line). */
+  result(): RunResult | undefined {
+    const exec = this.runtime.execution;
+    if (!exec || !exec.done) return undefined;
+    try {
+      return exec.result();
+    } catch {
+      return undefined;
+    }
   }
 
   /** The model's real attention pattern next to the program's, for every aggregate that has run. */
