@@ -101,7 +101,7 @@ export class RaspDebugSession extends DebugSession {
     this.sendEvent(new InitializedEvent());
     await Promise.race([this.configurationDone, new Promise((r) => setTimeout(r, 5000))]);
     this.sendResponse(response);
-    await this.begin(args.stopOnEntry === true);
+    await this.guard(this.begin(args.stopOnEntry === true));
   }
 
   /** Loads program, input and model, and builds a fresh runtime with the requested breakpoints. */
@@ -220,9 +220,12 @@ export class RaspDebugSession extends DebugSession {
     this.sendResponse(response);
     const runtime = this.runtime;
     if (!runtime) return;
-    const outcome = await runtime.continue();
-    // A restart or terminate during the run replaced or ended this runtime: its outcome no longer matters.
-    if (runtime === this.runtime) this.report(outcome);
+    await this.guard(
+      runtime.continue().then((outcome) => {
+        // A restart or terminate during the run replaced or ended this runtime: its outcome no longer matters.
+        if (runtime === this.runtime) this.report(outcome);
+      }),
+    );
   }
 
   protected override nextRequest(response: DebugProtocol.NextResponse): void {
@@ -261,7 +264,7 @@ export class RaspDebugSession extends DebugSession {
       return;
     }
     this.sendResponse(response);
-    await this.begin(launch.stopOnEntry === true);
+    await this.guard(this.begin(launch.stopOnEntry === true));
   }
 
   protected override terminateRequest(response: DebugProtocol.TerminateResponse): void {
@@ -269,6 +272,16 @@ export class RaspDebugSession extends DebugSession {
     this.runtime = undefined;
     this.sendResponse(response);
     this.sendEvent(new TerminatedEvent());
+  }
+
+  /** Work after a response was sent has no response to fail: an internal error is shown and ends the session. */
+  private async guard(work: Promise<void>): Promise<void> {
+    try {
+      await work;
+    } catch (err) {
+      this.reportError(new Error(`internal error: ${messageOf(err)}`));
+      this.sendEvent(new TerminatedEvent());
+    }
   }
 
   /** Turns a runtime outcome into a stopped event, or reports the prediction and ends the session. */
