@@ -50,6 +50,7 @@ function reference(program: Program, ids: number[]): Map<string, Float64Array> {
           S[i * n + j] = s;
         }
       scores.set(st.name, S);
+      env.set(`select ${st.name}`, S);
     } else if (st.kind === 'aggregate') {
       const d = size(st.v);
       const xv = env.get(st.v) as Float64Array;
@@ -96,7 +97,7 @@ function close(a: number, b: number, scale: number): boolean {
 }
 
 describe('interpreter properties', () => {
-  it('fast paths agree with a dense evaluation', () => {
+  it('fast paths agree with a dense evaluation (all scores, values and logits)', () => {
     fc.assert(
       fc.property(programArb, inputArb, (opts, ids) => {
         const program = randomProgram(opts.seed, { tokens: 5, positions: P, elementwise: false, ...opts, ...(opts.dHead ? { dHead: opts.dHead } : {}) });
@@ -104,7 +105,7 @@ describe('interpreter properties', () => {
         const ex = new Execution(program, ids);
         const result = ex.runToEnd();
         for (const [name, want] of ref) {
-          const got = name === 'logits' ? result.logits : ex.value(name)?.data;
+          const got = name === 'logits' ? result.logits : name.startsWith('select ') ? ex.selector(name.slice(7))?.scores : ex.value(name)?.data;
           expect(got, name).toBeDefined();
           const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0) * 1e-3;
           (got as Float64Array).forEach((v, idx) => {

@@ -160,6 +160,55 @@ function identicalRows(m: Matrix): boolean {
   return known;
 }
 
+/** Non-zero entries per row (columns ascending) of a mostly-zero matrix: predicate ops are usually sparse. */
+interface SparseRows {
+  start: Int32Array;
+  col: Int32Array;
+  val: Float64Array;
+}
+
+const sparseCache = new WeakMap<Matrix, SparseRows | null>();
+function sparseRows(m: Matrix): SparseRows | undefined {
+  let sp = sparseCache.get(m);
+  if (sp === undefined) {
+    let nnz = 0;
+    for (let i = 0; i < m.data.length; i++) if (m.data[i] !== 0) nnz++;
+    sp = null;
+    if (nnz <= m.data.length / 2) {
+      const start = new Int32Array(m.rows + 1);
+      const col = new Int32Array(nnz);
+      const val = new Float64Array(nnz);
+      let at = 0;
+      for (let r = 0; r < m.rows; r++) {
+        start[r] = at;
+        for (let c = 0; c < m.cols; c++) {
+          const v = m.data[r * m.cols + c];
+          if (v !== 0) {
+            col[at] = c;
+            val[at++] = v;
+          }
+        }
+      }
+      start[m.rows] = at;
+      sp = { start, col, val };
+    }
+    sparseCache.set(m, sp);
+  }
+  return sp ?? undefined;
+}
+
+/** Row r of M dotted with x[xo .. xo+width). */
+function rowDot(M: Matrix, sp: SparseRows | undefined, r: number, x: Float64Array, xo: number, width: number): number {
+  if (!sp) return dot(M.data, r * M.cols, x, xo, width);
+  let s = 0;
+  for (let e = sp.start[r]; e < sp.start[r + 1]; e++) {
+    const c = sp.col[e];
+    if (c >= width) break;
+    s += sp.val[e] * x[xo + c];
+  }
+  return s;
+}
+
 function rowWidths(data: Float64Array, n: number, size: number): Int32Array {
   const widths = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -190,6 +239,8 @@ export class Execution {
   private next = 0;
   private readonly vars = new Map<string, Var>();
   private readonly selectors = new Map<string, SelectorValue>();
+  /** Selects whose scores on later keys (j > i) are not computed yet. */
+  private readonly pendingScores = new Map<string, SelectStatement>();
   private readonly weights = new Map<string, Float64Array>();
   /** Attention weights per selector sum, shared by the aggregates of one head. */
   private readonly weightsBySum = new Map<string, Float64Array>();
@@ -265,7 +316,14 @@ export class Execution {
   }
 
   selector(name: string): SelectorValue | undefined {
-    return this.selectors.get(name);
+    const v = this.selectors.get(name);
+    const pending = this.pendingScores.get(name);
+    if (v && pending) {
+      // Fill in the scores of later keys, which the run itself never needs.
+      this.pendingScores.delete(name);
+      this.select(pending, v.scores, 'rest');
+    }
+    return v;
   }
 
   /** n x n attention weights of an aggregate (row i: weights over keys j <= i). */
@@ -297,9 +355,13 @@ export class Execution {
 
   private exec(stmt: Statement): void {
     switch (stmt.kind) {
-      case 'select':
-        this.selectors.set(stmt.name, { n: this.n, scores: this.select(stmt) });
+      case 'select': {
+        const scores = new Float64Array(this.n * this.n);
+        this.select(stmt, scores, 'causal');
+        this.selectors.set(stmt.name, { n: this.n, scores });
+        this.pendingScores.set(stmt.name, stmt);
         return;
+      }
       case 'aggregate':
         return this.aggregate(stmt);
       case 'elementwise':
@@ -311,19 +373,24 @@ export class Execution {
     }
   }
 
-  private select(stmt: SelectStatement): Float64Array {
+  /**
+   * Scores of a select into S (n x n). Only the causal part (keys j <= i) is needed by aggregates, so a run computes
+   * that (`part` 'causal'); the rest is filled on demand when the scores are inspected (`part` 'rest').
+   */
+  private select(stmt: SelectStatement, S: Float64Array, part: 'causal' | 'rest'): void {
     const n = this.n;
     const M = this.plan.matrix(stmt);
     const md = M.data;
     const cols = M.cols;
     const k = this.need(stmt.k);
-    const kw = k.width;
-    const S = new Float64Array(n * n);
     const q = stmt.q === undefined ? undefined : this.need(stmt.q);
+    const lo = (i: number) => (part === 'causal' ? 0 : i + 1);
+    const hi = (i: number) => (part === 'causal' ? i + 1 : n);
     if (!q || identicalRows(M)) {
       // Key-only, or every query row alike: score(i, j) = (sum of q(i)) * (row . k(j)).
       const kv = new Float64Array(n);
-      for (let j = 0; j < n; j++) kv[j] = k.hot ? md[k.hot[j]] : dot(md, 0, k.data, j * cols, k.rowWidth[j]);
+      const sp = k.hot ? undefined : sparseRows(M);
+      for (let j = 0; j < n; j++) kv[j] = k.hot ? md[k.hot[j]] : rowDot(M, sp, 0, k.data, j * cols, k.rowWidth[j]);
       for (let i = 0; i < n; i++) {
         let qs = 1;
         if (q && !q.hot) {
@@ -331,44 +398,47 @@ export class Execution {
           for (let r = 0; r < q.rowWidth[i]; r++) qs += q.data[i * M.rows + r];
         }
         const so = i * n;
-        if (qs === 1) S.set(kv, so);
-        else for (let j = 0; j < n; j++) S[so + j] = qs * kv[j];
+        for (let j = lo(i); j < hi(i); j++) S[so + j] = qs * kv[j];
       }
-      return S;
+      return;
     }
     if (q.hot && k.hot) {
       const kh = k.hot;
       for (let i = 0; i < n; i++) {
         const ro = q.hot[i] * cols;
         const so = i * n;
-        for (let j = 0; j < n; j++) S[so + j] = md[ro + kh[j]];
+        for (let j = lo(i); j < hi(i); j++) S[so + j] = md[ro + kh[j]];
       }
-      return S;
+      return;
     }
     if (q.hot) {
-      // One projected key vector per distinct query row.
-      const byRow = new Map<number, Float64Array>();
+      // Projected key values per query row, extended as far as the queries using that row need them.
+      const sp = sparseRows(M);
+      const byRow = new Map<number, { vals: Float64Array; upto: number }>();
       for (let i = 0; i < n; i++) {
         const r = q.hot[i];
         let row = byRow.get(r);
         if (!row) {
-          row = new Float64Array(n);
-          for (let j = 0; j < n; j++) row[j] = dot(md, r * cols, k.data, j * cols, k.rowWidth[j]);
+          row = { vals: new Float64Array(n), upto: 0 };
           byRow.set(r, row);
         }
-        S.set(row, i * n);
+        const end = hi(i);
+        for (let j = Math.max(row.upto, lo(i)); j < end; j++) row.vals[j] = rowDot(M, sp, r, k.data, j * cols, k.rowWidth[j]);
+        // Later queries with this row need keys up to at least `end` (causal) or from a later start (rest).
+        row.upto = Math.max(row.upto, end);
+        const so = i * n;
+        for (let j = lo(i); j < end; j++) S[so + j] = row.vals[j];
       }
-      return S;
+      return;
     }
     // Dense query: QM = q M over the columns the keys can reach.
-    const QM = rowsTimes(q.data, n, M.rows, q.rowWidth, md, cols, kw);
-    if (k.hot) {
-      const kh = k.hot;
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) S[i * n + j] = QM[i * cols + kh[j]];
-      return S;
+    const QM = rowsTimes(q.data, n, q.rowWidth, M, k.width);
+    for (let i = 0; i < n; i++) {
+      const so = i * n;
+      const qo = i * cols;
+      if (k.hot) for (let j = lo(i); j < hi(i); j++) S[so + j] = QM[qo + k.hot[j]];
+      else for (let j = lo(i); j < hi(i); j++) S[so + j] = dot(QM, qo, k.data, j * cols, k.rowWidth[j]);
     }
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) S[i * n + j] = dot(QM, i * cols, k.data, j * cols, k.rowWidth[j]);
-    return S;
   }
 
   private attentionWeights(selectors: string[]): Float64Array {
@@ -514,7 +584,7 @@ export class Execution {
           for (let c = 0; c < V; c++) out[i * V + c] = M.data[ro + c];
         }
       } else {
-        out.set(rowsTimes(x.data, n, M.rows, x.rowWidth, M.data, V, V));
+        out.set(rowsTimes(x.data, n, x.rowWidth, M, V));
       }
     }
     this.setVar(stmt.name, this.plan.vocab, out, false);
@@ -597,18 +667,14 @@ function dot(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number,
 }
 
 /**
- * X (n x r) times M (r x cols), reading only the first rowWidth[i] columns of row i, computing only the first `colWidth`
- * output columns; zero entries of X are skipped (aggregated values are often sparse).
+ * X (n x M.rows) times M, reading only the first rowWidth[i] columns of row i of X and computing only the first
+ * `colWidth` output columns; zero entries of X (and of a sparse M) are skipped.
  */
-function rowsTimes(
-  x: Float64Array,
-  n: number,
-  r: number,
-  rowWidth: Int32Array,
-  m: ArrayLike<number>,
-  cols: number,
-  colWidth: number,
-): Float64Array {
+function rowsTimes(x: Float64Array, n: number, rowWidth: Int32Array, M: Matrix, colWidth: number): Float64Array {
+  const r = M.rows;
+  const cols = M.cols;
+  const m = M.data;
+  const sp = sparseRows(M);
   const out = new Float64Array(n * cols);
   for (let i = 0; i < n; i++) {
     const oo = i * cols;
@@ -616,8 +682,16 @@ function rowsTimes(
     for (let a = 0; a < width; a++) {
       const w = x[i * r + a];
       if (w === 0) continue;
-      const mo = a * cols;
-      for (let c = 0; c < colWidth; c++) out[oo + c] += w * m[mo + c];
+      if (sp) {
+        for (let e = sp.start[a]; e < sp.start[a + 1]; e++) {
+          const c = sp.col[e];
+          if (c >= colWidth) break;
+          out[oo + c] += w * sp.val[e];
+        }
+      } else {
+        const mo = a * cols;
+        for (let c = 0; c < colWidth; c++) out[oo + c] += w * m[mo + c];
+      }
     }
   }
   return out;
