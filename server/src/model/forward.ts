@@ -8,6 +8,8 @@
 //     out.logits [B, T, V]; out.contributions (when recorded): Map<name, [B, T, d]> where name is
 //     'wte' | 'wpe' | 'attn_output-L-H' (z_h W_O[h], no c_proj bias) | 'attn_bias-L' (c_proj bias) | 'mlp-L';
 //     their sum is the residual stream before ln_f. out.attention[L][H] is the [B, T, T] pattern.
+//     With dropout (training), each layer's heads and c_proj bias are one contribution 'attn_output-L', since
+//     HF drops out their sum.
 //   hooks.contribution(name, value) may return a replacement (masking, ablation, patching) before it is added;
 //   hooks.attention(layer, head, pattern) may replace a pattern. Replacements can depend on tf.Variables:
 //   gradients flow through them (and, with trainable parameters, into the weights).
