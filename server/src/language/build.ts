@@ -2,7 +2,7 @@
 // offending name, op or annotation field), so the CLI, the language server and tests all report the same thing.
 // The builder also records every name occurrence and statement basis: the language server's definition,
 // references, rename, hover and semantic tokens read those instead of re-walking the tree.
-import { GrammarUtils, type AstNode, type CstNode } from 'langium';
+import { AstUtils, GrammarAST, GrammarUtils, isCompositeCstNode, type AstNode, type CstNode } from 'langium';
 import type { Range } from 'vscode-languageserver-types';
 import * as ast from './generated/ast';
 import type {
@@ -77,6 +77,9 @@ export interface BuildOptions {
   sidecar?: { matrices: Map<string, Matrix>; mlps: Map<string, OpaqueMlp> };
 }
 
+/** Largest position range accepted (the models use at most a few hundred; the bound keeps bases allocatable). */
+export const MAX_POSITIONS = 65_536;
+
 /** Scale of predefined ops (d-rasp.md 3: the generator asserts 1e4). */
 export const DEFAULT_SCALE = 1e4;
 
@@ -89,11 +92,39 @@ const COMPARISONS = new Set(['==', '!=', '<', '<=', '>', '>=']);
 
 const ZERO_RANGE: Range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
 
+const propertyCache = new WeakMap<AstNode, Map<string, CstNode[]>>();
+
+/**
+ * CST nodes of every assigned property of `node`, collected in one walk (what GrammarUtils.findNodesForProperty
+ * finds for one property; asking per property would walk the statement several times on long programs).
+ */
+export function propertyNodes(node: AstNode): Map<string, CstNode[]> {
+  let map = propertyCache.get(node);
+  if (map) return map;
+  const found = new Map<string, CstNode[]>();
+  const visit = (c: CstNode, top: boolean): void => {
+    if (!top) {
+      const assignment = AstUtils.getContainerOfType(c.grammarSource, GrammarAST.isAssignment);
+      if (assignment) {
+        const list = found.get(assignment.feature);
+        if (list) list.push(c);
+        else found.set(assignment.feature, [c]);
+        return;
+      }
+    }
+    if (isCompositeCstNode(c) && c.astNode === node) for (const child of c.content) visit(child, false);
+  };
+  if (node.$cstNode) visit(node.$cstNode, true);
+  map = found;
+  propertyCache.set(node, map);
+  return map;
+}
+
 export function rangeOf(node: AstNode | undefined, property?: string, index?: number): Range {
   const cst = node?.$cstNode;
-  if (!cst) return ZERO_RANGE;
+  if (!cst || !node) return ZERO_RANGE;
   if (property) {
-    const sub = GrammarUtils.findNodeForProperty(cst, property, index);
+    const sub = propertyNodes(node).get(property)?.[index ?? 0];
     if (sub) return sub.range;
   }
   return cst.range;
@@ -176,6 +207,8 @@ class Builder {
   readonly matrices = new Map<string, MatrixInfo>();
   readonly annotationParts: BuildResult['annotationParts'] = [];
   readonly vars = new Map<string, VarDef>();
+  /** Bases of the values defined so far (kept incrementally: rebuilding it per line is quadratic). */
+  private readonly bases = new Map<string, Basis>();
   private program!: Program;
   private stmtErrors = 0;
 
@@ -204,6 +237,8 @@ class Builder {
     };
     this.vars.set('token', { name: 'token', category: 'builtin', index: -1, line: 0, basis: tokenBasis(this.program), unknown: false, kind: 'builtin' });
     this.vars.set('pos', { name: 'pos', category: 'builtin', index: -1, line: 0, basis: posBasis(this.program), unknown: false, kind: 'builtin' });
+    this.bases.set('token', tokenBasis(this.program));
+    this.bases.set('pos', posBasis(this.program));
     this.collectMatrices();
     for (const el of this.root.elements) {
       if (ast.isMatrixDecl(el)) continue;
@@ -263,6 +298,10 @@ class Builder {
         case 'PositionsDecl':
           positions = item.count;
           if (!Number.isInteger(positions) || positions < 1) this.error(`positions must be a positive integer, got ${positions}`, rangeOf(item, 'count'));
+          else if (positions > MAX_POSITIONS) {
+            this.error(`positions ${positions} is over the limit of ${MAX_POSITIONS}`, rangeOf(item, 'count'));
+            positions = 0;
+          }
           break;
         case 'OutputDecl':
           output = item.kind;
@@ -441,8 +480,9 @@ class Builder {
       }
       case 'AggregateStmt': {
         category = 'value';
+        const selectorNodes = propertyNodes(node).get('selectors') ?? [];
         node.selectors.forEach((s, i) => {
-          this.use(s, rangeOf(node, 'selectors', i), 'selector', 'selector');
+          this.use(s, selectorNodes[i]?.range ?? rangeOf(node), 'selector', 'selector');
         });
         const v = this.use(node.v, rangeOf(node, 'v'), 'value', 'value');
         deps.push(v);
@@ -470,8 +510,10 @@ class Builder {
       }
       case 'PredictionStmt': {
         category = 'prediction';
+        // One CST walk for all terms (a lookup per index would be quadratic in long sums).
+        const termNodes = propertyNodes(node).get('terms') ?? [];
         node.terms.forEach((t, i) => {
-          deps.push(this.use(t, rangeOf(node, 'terms', i), 'logits', 'term'));
+          deps.push(this.use(t, termNodes[i]?.range ?? rangeOf(node), 'logits', 'term'));
         });
         statement = { ...base, kind: 'prediction', fn: node.fn, terms: [...node.terms] };
         break;
@@ -493,6 +535,7 @@ class Builder {
     this.occurrences.push({ name: node.name, range: nameRange, def: true, kind: kindOf(category) });
     const basis = this.inferBasis(node, statement, category);
     this.vars.set(node.name, { name: node.name, category, index: this.statements.length, line, ...(basis ? { basis } : {}), unknown: !basis, kind: kindOf(category) });
+    if (basis && category !== 'selector') this.bases.set(node.name, basis);
     return { statement, node, category, ...(basis ? { basis } : {}), ...(annotation ? { annotation } : {}) };
   }
 
@@ -515,8 +558,7 @@ class Builder {
     // Without a vocabulary or position count every basis size would be wrong; the header error says why.
     if (this.program.header.vocab.length === 0 || !this.root.header.some(ast.isPositionsDecl)) return undefined;
     if (this.stmtErrors > 0) return undefined;
-    const bases = new Map<string, Basis>();
-    for (const [n, v] of this.vars) if (v.basis && v.category !== 'selector') bases.set(n, v.basis);
+    const bases = this.bases;
     try {
       const b = basisOfStatement(this.program, stmt, bases);
       this.checkDeclaredShapes(node, stmt, bases);
@@ -602,7 +644,7 @@ class Builder {
 
   private buildAnnotation(node: ast.Statement): (ParsedAnnotation & { range: Range }) | undefined {
     if (node.annotation === undefined) return undefined;
-    const cst = GrammarUtils.findNodeForProperty(node.$cstNode, 'annotation');
+    const cst = propertyNodes(node).get('annotation')?.[0];
     if (!cst) return undefined;
     const parsed = parseAnnotation(cst.text);
     const at = (start: number, end: number): Range => ({
@@ -683,6 +725,8 @@ class Builder {
   /** Converts an expression; in predicate modes names are the sides (q, k / inp, out) and special tokens. */
   private toExpr(node: AstNode, mode: ExprMode, sides: Partial<Record<string, Basis | undefined>>, labelRange: Range): Expr | undefined {
     const rec = (n: AstNode): Expr | undefined => this.toExpr(n, mode, sides, labelRange);
+    // Error recovery can leave operands missing; the syntax error is already reported.
+    if (!node) return undefined;
     switch (node.$type) {
       case 'ParenExpr':
         return rec((node as ast.ParenExpr).inner);
@@ -973,7 +1017,9 @@ function numberValue(x: AstNode): number | undefined {
   return undefined;
 }
 
-function unquote(s: string): string {
+function unquote(s: string | undefined): string {
+  // Error recovery can leave a property unset; the syntax error is reported already.
+  if (s === undefined) return '';
   if (s.startsWith('"')) {
     try {
       return JSON.parse(s) as string;
@@ -996,4 +1042,23 @@ function circledNameRange(range: Range, ref: string): Range {
 
 export function buildProgram(root: ast.RaspFile, options: BuildOptions = {}): BuildResult {
   return new Builder(root, options).run();
+}
+
+/**
+ * buildProgram for a tree that may come from error recovery (missing properties): a crash there only means the
+ * tree is incomplete, so an empty result is returned; the syntax errors say what is wrong.
+ */
+export function buildRecovered(root: ast.RaspFile, options: BuildOptions, syntaxErrors: boolean): BuildResult {
+  if (!syntaxErrors) return buildProgram(root, options);
+  try {
+    return buildProgram(root, options);
+  } catch {
+    const partial: Program = {
+      header: { vocab: [], special: {}, positions: 1, output: 'softmax' },
+      statements: [],
+      matrices: new Map(),
+      mlps: new Map(),
+    };
+    return { partial, diagnostics: [], occurrences: [], statements: [], matrices: new Map(), annotationParts: [] };
+  }
 }

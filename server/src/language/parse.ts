@@ -5,7 +5,7 @@ import { createDefaultCoreModule, createDefaultSharedCoreModule } from 'langium'
 import type { Range } from 'vscode-languageserver-types';
 import { RaspGeneratedModule, RaspGeneratedSharedModule } from './generated/module';
 import type { RaspFile } from './generated/ast';
-import { buildProgram, type BuildDiagnostic, type BuildOptions, type BuildResult } from './build';
+import { buildRecovered, type BuildDiagnostic, type BuildOptions, type BuildResult } from './build';
 
 let core: LangiumCoreServices | undefined;
 
@@ -71,7 +71,7 @@ export function syntaxDiagnostics(
 export function parseText(text: string, options: BuildOptions = {}): ParsedText {
   const result = raspCoreServices().parser.LangiumParser.parse<RaspFile>(text);
   const syntax = syntaxDiagnostics(text, result.lexerErrors, result.parserErrors);
-  const build = buildProgram(result.value, options);
+  const build = buildRecovered(result.value, options, syntax.length > 0);
   return { root: result.value, syntax, build };
 }
 

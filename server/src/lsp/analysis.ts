@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { LangiumDocument } from 'langium';
 import { URI } from 'langium';
 import type { Position, Range } from 'vscode-languageserver-types';
-import { buildProgram, type BuildOptions, type BuildResult, type StatementInfo, type SymbolOccurrence } from '../language/build';
+import { buildRecovered, type BuildOptions, type BuildResult, type StatementInfo, type SymbolOccurrence } from '../language/build';
 import type { RaspFile } from '../language/generated/ast';
 import { readSafetensorsFile } from '../model/safetensors';
 import { fromSidecarTensors } from '../program/sidecar';
@@ -49,13 +49,13 @@ export async function loadSidecar(document: LangiumDocument, weights: string | u
 export async function analyzeWithSidecar(document: LangiumDocument): Promise<{ result: BuildResult; sidecarError?: string }> {
   const root = document.parseResult.value as RaspFile;
   const path = documentPath(document);
-  const first = buildProgram(root, path ? { file: path } : {});
+  const first = buildRecovered(root, path ? { file: path } : {}, hasSyntaxErrors(document));
   const sidecar = await loadSidecar(document, first.partial.header.weights);
   if (typeof sidecar === 'string') {
     results.set(root, first);
     return { result: first, sidecarError: sidecar };
   }
-  const result = sidecar ? buildProgram(root, { ...(path ? { file: path } : {}), sidecar }) : first;
+  const result = sidecar ? buildRecovered(root, { ...(path ? { file: path } : {}), sidecar }, hasSyntaxErrors(document)) : first;
   results.set(root, result);
   return { result };
 }
@@ -66,7 +66,7 @@ export function analyze(document: LangiumDocument): BuildResult {
   let result = results.get(root);
   if (!result) {
     const path = documentPath(document);
-    result = buildProgram(root, path ? { file: path } : {});
+    result = buildRecovered(root, path ? { file: path } : {}, hasSyntaxErrors(document));
     results.set(root, result);
   }
   return result;

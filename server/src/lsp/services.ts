@@ -1,6 +1,6 @@
 // Langium LSP services for .rasp: validation through the program builder, and hover, completion, definition,
 // references, rename, semantic tokens, formatting, code lens and inlay hints over the builder's symbol table.
-import { GrammarUtils, inject, type AstNode, type LangiumDocument, type Module, type ValidationAcceptor, type ValidationChecks } from 'langium';
+import { DefaultDocumentValidator, DefaultLinker, GrammarUtils, inject, MultiMap, type AstNode, type AstNodeDescription, type LocalSymbols, type ScopeComputation, type LangiumDocument, type Module, type ValidationAcceptor, type ValidationChecks } from 'langium';
 import {
   AbstractFormatter,
   AbstractSemanticTokenProvider,
@@ -64,6 +64,13 @@ class RaspValidator {
       const decl = root.header.find(ast.isWeightsDecl);
       accept('error', sidecarError, { node: decl ?? root, ...(decl ? { property: 'file' as const } : {}) } as never);
     }
+  }
+}
+
+/** All checks live on the root (the program builder walks the tree itself): skip Langium's per-node walk. */
+class RaspDocumentValidator extends DefaultDocumentValidator {
+  protected override validateSingleNodeOptions(node: AstNode): { validateNode: boolean; validateChildren: boolean } {
+    return { validateNode: ast.isRaspFile(node), validateChildren: false };
   }
 }
 
@@ -258,9 +265,33 @@ function lastTokenEnd(node: ast.Statement): Range['end'] | undefined {
   return { line: cst.range.start.line + lines.length - 1, character: (lines.length === 1 ? cst.range.start.character : 0) + last.length };
 }
 
+// ---- scopes -------------------------------------------------------------------------------------------------
+/**
+ * The language has no Langium cross-references (names resolve in the program builder, in statement order), so
+ * Langium's per-document symbol export and local scopes would only cost time on long programs.
+ */
+class NoScopeComputation implements ScopeComputation {
+  async collectExportedSymbols(): Promise<AstNodeDescription[]> {
+    return [];
+  }
+
+  async collectLocalSymbols(): Promise<LocalSymbols> {
+    return new MultiMap<AstNode, AstNodeDescription>();
+  }
+}
+
+/** No cross-references in the grammar, so linking has nothing to do; skipping its tree walk saves time. */
+class NoLinker extends DefaultLinker {
+  override async link(): Promise<void> {
+    // intentionally empty: names are resolved by the program builder
+  }
+}
+
 // ---- module -------------------------------------------------------------------------------------------------
 export const RaspLspModule: Module<RaspServices, PartialLangiumServices & RaspAddedServices> = {
   rasp: { runs: () => new ExampleRuns() },
+  references: { ScopeComputation: () => new NoScopeComputation(), Linker: (s) => new NoLinker(s) },
+  validation: { DocumentValidator: (s) => new RaspDocumentValidator(s) },
   lsp: {
     HoverProvider: () => new RaspHoverProvider(),
     CompletionProvider: (s) => new RaspCompletionProvider(s),
