@@ -20,6 +20,7 @@ import type { Batch } from './prune/masked';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
 import { countEdges, paretoFrontier, search, type RunResult } from './prune/search';
 import { emitProgram } from './emit/program';
+import { primitivesStage, type SimplifyResult } from './primitives';
 
 export interface ExtractOptions {
   /** Model folder. */
@@ -46,6 +47,8 @@ export interface ExtractOptions {
   /** Sequences per bin for checking the faithful program through the interpreter (default 20; 0 skips). */
   unprunedCheckSamples?: number;
   lambda0?: number;
+  /** Run the primitives stage (named ops, rounding, MLP primitives, neuron provenance) on the pruned program (default true). */
+  primitives?: boolean;
 }
 
 export interface ExtractHooks {
@@ -71,6 +74,8 @@ export interface ExtractReport {
   chosen?: { lambda: number; edges: number; searchMatch: number };
   program?: { file: string; lines: number; edges: number; check: CheckResult; lnVariances: Record<string, number> };
   unpruned: { file: string; lines: number; edges: number; check?: CheckResult; lnVariances: Record<string, number> };
+  /** The primitives stage (docs/primitives.md): counts, accepted steps, MLP explanations with neurons. */
+  primitives?: { stats: SimplifyResult['stats']; steps: SimplifyResult['steps']; mlps: SimplifyResult['mlpExplanations'] };
 }
 
 export interface ExtractResult {
@@ -100,6 +105,7 @@ const DEFAULTS = {
   checkSamples: 200,
   unprunedCheckSamples: 20,
   lambda0: 1e-3,
+  primitives: true,
 };
 
 function checkNumber(name: string, v: number, lo: number, hi: number, integer = false): void {
@@ -219,27 +225,24 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     }
     const faithful = snapshot(masked);
     endStage('faithful');
-    const decompilable = learnedVariance.match >= s.target;
-
-    let runs: RunResult[] = [];
-    let chosen: RunResult | undefined;
-    if (decompilable) {
-      runs = await search(ctx, faithful, {
-        target: s.target,
-        lambda0: s.lambda0,
-        maxRuns: s.runs,
-        stage1Steps: s.stage1Steps,
-        stage2Steps: s.stage2Steps,
-        minSteps: Math.min(100, s.stage2Steps),
-        patience: 100,
-        seed: s.seed,
-      });
-      chosen = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
-      if (!chosen) {
-        // no pruned run kept the target: the faithful program (every edge) is the answer
-        chosen = { lambda: 0, edges: countEdges(allOn), match: learnedVariance.match, bins: learnedVariance.bins, kl: learnedVariance.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
-      }
+    // Pruning runs even when the faithful program misses the target: replacing a path by its optimal-ablation
+    // constant can remove what LLN-A gets wrong at long lengths. "Not decompilable" needs both to miss.
+    const runs: RunResult[] = await search(ctx, faithful, {
+      target: s.target,
+      lambda0: s.lambda0,
+      maxRuns: s.runs,
+      stage1Steps: s.stage1Steps,
+      stage2Steps: s.stage2Steps,
+      minSteps: Math.min(100, s.stage2Steps),
+      patience: 100,
+      seed: s.seed,
+    });
+    let chosen: RunResult | undefined = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
+    if (!chosen && learnedVariance.match >= s.target) {
+      // no pruned run kept the target: the faithful program (every edge) is the answer
+      chosen = { lambda: 0, edges: countEdges(allOn), match: learnedVariance.match, bins: learnedVariance.bins, kl: learnedVariance.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
     }
+    const decompilable = chosen !== undefined;
     endStage('prune');
     throwIfAborted();
 
@@ -252,6 +255,23 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       ? emitProgram({ graph, folded, state: chosen.state, mask: chosen.mask, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example })
       : undefined;
     endStage('emit');
+
+    // ---- primitives (issue 5): judged against the model's decisions; confirmed on the final check's set ----
+    let simplified: SimplifyResult | undefined;
+    if (pruned && s.primitives) {
+      simplified = await primitivesStage(pruned.program, model, task, {
+        target: s.target,
+        seed: s.seed,
+        checkBins: evalBins,
+        checkSamples: s.checkSamples,
+        checkSeed: s.seed + 1000,
+        screenPerBin: Math.max(8, 4 * s.searchSamples),
+        ...(signal ? { signal } : {}),
+        ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+      });
+      pruned.program = simplified.program;
+      endStage('primitives');
+    }
 
     // ---- check through the interpreter ----
     const checkHooks = (stage: string) => ({ ...(signal ? { signal } : {}), onProgress: (p: { fraction: number; message?: string }) => progress(stage, p.fraction, p.message) });
@@ -290,9 +310,10 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       runs: runs.map((r) => ({ lambda: r.lambda, edges: r.edges, match: r.match, kl: r.kl, steps: r.steps, seconds: r.seconds, bins: r.bins })),
       frontier: paretoFrontier(runs),
       decompilable,
-      ...(decompilable ? {} : { shortfall: s.target - learnedVariance.match }),
+      ...(decompilable ? {} : { shortfall: s.target - Math.max(learnedVariance.match, ...runs.map((r) => r.match)) }),
       ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
       ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, lnVariances: lnVariances(chosen!.state) } } : {}),
+      ...(simplified ? { primitives: { stats: simplified.stats, steps: simplified.steps, mlps: simplified.mlpExplanations } } : {}),
       unpruned: { file: paths.unpruned, lines: unpruned.program.statements.length, edges: unpruned.edges, ...(unprunedCheck ? { check: unprunedCheck } : {}), lnVariances: lnVariances(faithful) },
     };
 

@@ -18,6 +18,8 @@ interface ExtractCliOptions {
   pruneLength: string;
   checkSamples: string;
   steps?: string;
+  /** false with --no-primitives */
+  primitives: boolean;
 }
 
 function numberIn(name: string, text: string, lo: number, hi: number): number {
@@ -47,6 +49,7 @@ export function registerExtract(program: Command): void {
     .option('--prune-length <tokens>', 'longest sequence pruning trains on (match is always measured on lengths 0-150)', '40')
     .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
     .option('--steps <s1,s2[,faithful]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit), default 500,300,100')
+    .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--force', 'overwrite existing output files')
     .option('--json', 'print {"out", "lines", "unprunedLines", "edges", "match", "seconds"} on stdout')
     .action(async (opts: ExtractCliOptions) => {
@@ -58,6 +61,7 @@ export function registerExtract(program: Command): void {
         pruneLength: intOption('prune-length', opts.pruneLength, 2, 10_000),
         checkSamples: intOption('check-samples', opts.checkSamples, 1, 100_000),
         force: opts.force === true,
+        primitives: opts.primitives !== false,
         ...parseSteps(opts.steps),
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),
@@ -100,7 +104,7 @@ export function registerExtract(program: Command): void {
         }
         if (!r.report.decompilable) {
           throw new UserError(
-            `not decompilable at the target ${options.target}: even the faithful program with learned layer-norm scales matches only ${r.report.llnA.learnedVariance.match.toFixed(3)} (short by ${(r.report.shortfall ?? 0).toFixed(3)}); see ${r.reportOut}`,
+            `not decompilable at the target ${options.target}: the faithful program with learned layer-norm scales matches only ${r.report.llnA.learnedVariance.match.toFixed(3)} and no pruned run reached the target either (best short by ${(r.report.shortfall ?? 0).toFixed(3)}); see ${r.reportOut}`,
           );
         }
       } finally {

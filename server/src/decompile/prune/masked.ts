@@ -150,8 +150,10 @@ export class MaskedModel {
   /**
    * Logits (B x T x V) for one batch under mask rows M (B x E, differentiable). `gate` (B x E, constant) is 1
    * where an edge is fully ablated: only there does the ablation constant learn (method-pruning.md 3.3).
+   * `absent[e]` = 1 marks edges that are off in every row (pruned by an earlier stage): their activations are
+   * never computed, and heads or MLPs with no present value/input edge are skipped entirely.
    */
-  forward(batch: Batch, M: tf.Tensor2D, gate: tf.Tensor2D | null): tf.Tensor3D {
+  forward(batch: Batch, M: tf.Tensor2D, gate: tf.Tensor2D | null, absent?: Uint8Array): tf.Tensor3D {
     const { graph, folded } = this;
     const { B, T } = batch;
     const d = folded.d;
@@ -160,41 +162,59 @@ export class MaskedModel {
     acts[1] = batch.pos;
     const oaConst = stopGrad(this.oa) as tf.Tensor2D;
 
-    /** The consumer's masked input sum; `onlyEdge` restricts it to one edge (value paths) without b_c. */
-    const consumerInput = (ci: number, onlyEdge?: number): tf.Tensor3D => {
+    interface Prep {
+      Mc: tf.Tensor2D; // B x k mask columns of the consumer's edges
+      off: tf.Tensor2D; // 1 - Mc
+      offG: tf.Tensor2D | null; // (1 - Mc) where the edge is fully ablated: the only rows the constants learn from
+      oaRows: tf.Tensor2D; // k x d ablation constants of the edges' sources
+      oaRowsConst: tf.Tensor2D;
+    }
+    const preps = new Map<number, Prep>();
+    const prep = (ci: number): Prep => {
+      const hit = preps.get(ci);
+      if (hit) return hit;
+      const Mc = tf.matMul(M, this.pickEdges[ci]) as tf.Tensor2D;
+      const off = tf.sub(1, Mc) as tf.Tensor2D;
+      const p: Prep = {
+        Mc,
+        off,
+        offG: gate ? (tf.mul(off, tf.matMul(gate, this.pickEdges[ci])) as tf.Tensor2D) : null,
+        oaRows: tf.matMul(this.pickSources[ci], this.oa as tf.Tensor2D) as tf.Tensor2D,
+        oaRowsConst: tf.matMul(this.pickSources[ci], oaConst),
+      };
+      preps.set(ci, p);
+      return p;
+    };
+    const col = (x: tf.Tensor2D, i: number): tf.Tensor2D => tf.slice(x, [0, i], [B, 1]);
+    const row = (x: tf.Tensor2D, i: number): tf.Tensor2D => tf.slice(x, [i, 0], [1, d]);
+    const actTerm = (p: Prep, e: number, i: number): tf.Tensor3D => {
+      const a = acts[graph.edges[e].source];
+      if (!a) throw new Error(`internal: path ${graph.paths[graph.edges[e].source].id} is read but was not computed`);
+      return tf.mul(tf.reshape(col(p.Mc, i), [B, 1, 1]), a) as tf.Tensor3D;
+    };
+    /** sum_e [m_e act_e + (1 - m_e) a_e] + b_c, B x T x d. Statically absent edges contribute only a_e. */
+    const consumerInput = (ci: number): tf.Tensor3D => {
       const c = graph.consumers[ci];
-      const Mc = tf.matMul(M, this.pickEdges[ci]); // B x k
-      const off = tf.sub(1, Mc);
-      const oaRows = tf.matMul(this.pickSources[ci], this.oa);
-      const oaRowsConst = tf.matMul(this.pickSources[ci], oaConst);
-      let ablated: tf.Tensor2D;
-      if (gate) {
-        const g = tf.matMul(gate, this.pickEdges[ci]);
-        ablated = tf.add(tf.matMul(tf.mul(off, g), oaRows), tf.matMul(tf.mul(off, tf.sub(1, g)), oaRowsConst));
-      } else {
-        ablated = tf.matMul(off, oaRowsConst);
-      }
+      const p = prep(ci);
+      const ablated: tf.Tensor = p.offG
+        ? tf.add(tf.matMul(p.offG, p.oaRows), tf.matMul(tf.sub(p.off, p.offG) as tf.Tensor2D, p.oaRowsConst))
+        : tf.matMul(p.off, p.oaRowsConst);
+      const constant = tf.reshape(tf.add(ablated, row(this.bc as tf.Tensor2D, ci)), [B, 1, d]);
       let u: tf.Tensor3D | undefined;
       c.edges.forEach((e, i) => {
-        if (onlyEdge !== undefined && e !== onlyEdge) return;
-        const a = acts[graph.edges[e].source];
-        if (!a) throw new Error(`path ${graph.paths[graph.edges[e].source].id} used before it is computed`);
-        const term = tf.mul(tf.reshape(tf.slice(Mc, [0, i], [B, 1]), [B, 1, 1]), a) as tf.Tensor3D;
+        if (absent?.[e]) return;
+        const term = actTerm(p, e, i);
         u = u ? (tf.add(u, term) as tf.Tensor3D) : term;
       });
-      if (onlyEdge !== undefined) {
-        const i = c.edges.indexOf(onlyEdge);
-        const own = tf.mul(tf.slice(off, [0, i], [B, 1]), tf.slice(oaRowsConst, [i, 0], [1, d]));
-        const ownGated = gate
-          ? tf.add(
-              own,
-              tf.mul(tf.mul(tf.slice(off, [0, i], [B, 1]), tf.slice(tf.matMul(gate, this.pickEdges[ci]), [0, i], [B, 1])), tf.sub(tf.slice(oaRows, [i, 0], [1, d]), tf.slice(oaRowsConst, [i, 0], [1, d]))),
-            )
-          : own;
-        return tf.add(u!, tf.reshape(ownGated, [B, 1, d])) as tf.Tensor3D;
-      }
-      const constant = tf.add(ablated, tf.slice(this.bc, [ci, 0], [1, d])); // B x d
-      return tf.add(u!, tf.reshape(constant, [B, 1, d])) as tf.Tensor3D;
+      return tf.add(u ?? tf.zeros([B, T, d]), constant) as tf.Tensor3D;
+    };
+    /** One value edge's input m act + (1 - m) a (no b_c: value-side constants live in later consumers' b_c). */
+    const valueInput = (ci: number, e: number): tf.Tensor3D => {
+      const p = prep(ci);
+      const i = graph.consumers[ci].edges.indexOf(e);
+      let own: tf.Tensor = tf.matMul(col(p.off, i), row(p.oaRowsConst, i));
+      if (p.offG) own = tf.add(own, tf.matMul(col(p.offG, i), tf.sub(row(p.oaRows, i), row(p.oaRowsConst, i)) as tf.Tensor2D));
+      return tf.add(actTerm(p, e, i), tf.reshape(own, [B, 1, d])) as tf.Tensor3D;
     };
     const flat = (x: tf.Tensor3D): tf.Tensor2D => tf.reshape(x, [B * T, d]);
     const dh = folded.dh;
@@ -204,17 +224,20 @@ export class MaskedModel {
         const qi = graph.consumerIndex.get(`q-${l}-${h}`)!;
         const ki = graph.consumerIndex.get(`k-${l}-${h}`)!;
         const vi = graph.consumerIndex.get(`v-${l}-${h}`)!;
+        const vEdges = graph.consumers[vi].edges.filter((e) => !absent?.[e]);
+        if (vEdges.length === 0) continue;
         const q = tf.reshape(tf.add(tf.mul(H.q(flat(consumerInput(qi))), this.scale(qi)), H.cQ), [B, T, dh]);
         const k = tf.reshape(tf.add(tf.mul(H.k(flat(consumerInput(ki))), this.scale(ki)), H.cK), [B, T, dh]);
         const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), batch.causal);
         const att = tf.softmax(scores);
-        for (const e of graph.consumers[vi].edges) {
-          const v = tf.reshape(tf.mul(H.v(flat(consumerInput(vi, e))), this.scale(vi)), [B, T, dh]);
+        for (const e of vEdges) {
+          const v = tf.reshape(tf.mul(H.v(flat(valueInput(vi, e))), this.scale(vi)), [B, T, dh]);
           const z = tf.reshape(tf.matMul(att, v), [B * T, dh]) as tf.Tensor2D;
           acts[graph.edges[e].creates!] = tf.reshape(H.o(z), [B, T, d]);
         }
       }
       const mi = graph.consumerIndex.get(`mlp-${l}`)!;
+      if (absent && graph.consumers[mi].edges.every((e) => absent[e])) continue;
       const m = this.mlps[l];
       const pre = tf.add(tf.mul(m.fc(flat(consumerInput(mi))), this.scale(mi)), m.fcB) as tf.Tensor2D;
       // gelu_new(x) = x * sigmoid(2c(x + 0.044715 x^3)); sigmoid is far cheaper than tanh on wasm

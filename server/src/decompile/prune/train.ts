@@ -162,6 +162,7 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
     if (u >= 0) onehot[u * E + e] = 1;
   });
   const onehotT = tf.tensor2d(onehot, [U, E]);
+  const absent = Uint8Array.from(units.ofEdge, (u) => (u < 0 ? 1 : 0));
   const theta = tf.variable(tf.tensor1d(theta0), true);
   // AdamW with weight decay 0 is Adam; learning rates as in the paper's search
   const optTheta = tf.train.adam(0.1, 0.9, 0.995);
@@ -187,7 +188,7 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
         const { value, grads } = tf.variableGrads(() => {
           const delta = tf.reshape(tf.sub(theta, stopGrad(theta)), [1, U]);
           const M = tf.add(mConst, tf.mul(tf.matMul(delta, onehotT), G)) as tf.Tensor2D;
-          const logits = model.forward(batch, M, gate);
+          const logits = model.forward(batch, M, gate, absent);
           return tf.add(model.loss(batch, logits, ctx.objective), tf.mul(s.lambda, tf.sum(tf.sigmoid(theta)))) as tf.Scalar;
         }, [theta, model.logVar, model.oa, model.bc]);
         const gt = grads[theta.name];
@@ -314,6 +315,7 @@ export async function evaluate(ctx: PruneContext, mask: Float32Array): Promise<M
   let lossSum = 0;
   let lossN = 0;
   const bins: MatchResult['bins'] = [];
+  const absent = Uint8Array.from(mask, (m) => (m > 0 ? 0 : 1));
   for (const set of ctx.evalSets) {
     let ok = 0;
     for (let i = 0; i < set.seqs.length; i += ctx.evalBatch) {
@@ -325,7 +327,7 @@ export async function evaluate(ctx: PruneContext, mask: Float32Array): Promise<M
       try {
         const { logits, loss } = tf.tidy(() => {
           const M = tf.tile(tf.tensor2d(mask, [1, E]), [batch.B, 1]) as tf.Tensor2D;
-          const out = ctx.model.forward(batch, M, null);
+          const out = ctx.model.forward(batch, M, null, absent);
           return { logits: out.dataSync() as Float32Array, loss: ctx.model.loss(batch, out, ctx.objective).dataSync()[0] };
         });
         lossSum += loss * batch.nScored;
