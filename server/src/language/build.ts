@@ -83,8 +83,11 @@ export const MAX_POSITIONS = 65_536;
 /** Scale of predefined ops (d-rasp.md 3: the generator asserts 1e4). */
 export const DEFAULT_SCALE = 1e4;
 
-/** Functions a hand-written map or predicate may call. */
-export const EXPR_FUNCTIONS = ['abs', 'min', 'max'] as const;
+/** Functions a hand-written map or predicate may call, with their arity (undefined = one or more). */
+export const EXPR_FUNCTION_ARITY: Readonly<Record<string, number | undefined>> = {
+  abs: 1, sign: 1, floor: 1, ceil: 1, round: 1, sqrt: 1, exp: 1, log: 1, relu: 1, pow: 2, clamp: 3, min: undefined, max: undefined,
+};
+export const EXPR_FUNCTIONS = Object.keys(EXPR_FUNCTION_ARITY);
 
 const SPECIAL_NAMES = ['BOS', 'SEP', 'EOS', 'PAD'] as const;
 type SpecialName = (typeof SPECIAL_NAMES)[number];
@@ -809,11 +812,11 @@ class Builder {
       }
       case 'CallExpr': {
         const n = node as ast.CallExpr;
-        if (!(EXPR_FUNCTIONS as readonly string[]).includes(n.fn)) {
+        if (!Object.prototype.hasOwnProperty.call(EXPR_FUNCTION_ARITY, n.fn)) {
           this.error(`unknown function '${n.fn}' (expressions may call ${EXPR_FUNCTIONS.join(', ')}; primitives stand alone on a line)`, rangeOf(node, 'fn'));
           return undefined;
         }
-        const want = n.fn === 'abs' ? 1 : undefined;
+        const want = EXPR_FUNCTION_ARITY[n.fn];
         if ((want !== undefined && n.args.length !== want) || n.args.length === 0) {
           this.error(`${n.fn} takes ${want ?? 'one or more'} argument${want === 1 ? '' : 's'}`, rangeOf(node));
           return undefined;
