@@ -209,6 +209,30 @@ function rowDot(M: Matrix, sp: SparseRows | undefined, r: number, x: Float64Arra
   return s;
 }
 
+/**
+ * token/pos: every consumer uses the hot indices, so the dense rows (n x P can be large) are only built if someone
+ * reads `data` (an element-wise primitive, a map, the debugger).
+ */
+function oneHotVar(basis: Basis, hot: Int32Array): Var {
+  const n = hot.length;
+  const rowWidth = hot.map((h) => h + 1);
+  let data: Float64Array | undefined;
+  return {
+    basis,
+    n,
+    hot,
+    rowWidth,
+    width: maxOf(rowWidth),
+    get data(): Float64Array {
+      if (!data) {
+        data = new Float64Array(n * basis.size);
+        for (let i = 0; i < n; i++) data[i * basis.size + hot[i]] = 1;
+      }
+      return data;
+    },
+  };
+}
+
 function rowWidths(data: Float64Array, n: number, size: number): Int32Array {
   const widths = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -261,20 +285,10 @@ export class Execution {
         program.file,
       );
     }
-    const V = this.plan.vocab.size;
-    const tok = new Float64Array(n * V);
-    const pos = new Float64Array(n * P);
     const tokHot = Int32Array.from(this.tokens);
-    const posHot = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      tok[i * V + this.tokens[i]] = 1;
-      pos[i * P + i] = 1;
-      posHot[i] = i;
-    }
-    const tokWidth = tokHot.map((t) => t + 1);
-    const posWidth = posHot.map((p) => p + 1);
-    this.vars.set('token', { basis: this.plan.vocab, n, data: tok, hot: tokHot, rowWidth: tokWidth, width: maxOf(tokWidth) });
-    this.vars.set('pos', { basis: this.plan.pos, n, data: pos, hot: posHot, rowWidth: posWidth, width: n });
+    const posHot = Int32Array.from({ length: n }, (_, i) => i);
+    this.vars.set('token', oneHotVar(this.plan.vocab, tokHot));
+    this.vars.set('pos', oneHotVar(this.plan.pos, posHot));
   }
 
   /** Index of the next statement to run. */
@@ -457,13 +471,18 @@ export class Execution {
       });
       const dHead = this.program.header.dHead;
       const scale = dHead !== undefined ? 1 / Math.sqrt(dHead) : 1;
+      const first = scores[0];
       for (let i = 0; i < n; i++) {
         const o = i * n;
+        // Sum the selectors' causal scores, then scale.
+        for (let j = 0; j <= i; j++) W[o + j] = first[o + j];
+        for (let t = 1; t < scores.length; t++) {
+          const s = scores[t];
+          for (let j = 0; j <= i; j++) W[o + j] += s[o + j];
+        }
         let max = -Infinity;
         for (let j = 0; j <= i; j++) {
-          let z = 0;
-          for (const s of scores) z += s[o + j];
-          z *= scale;
+          const z = W[o + j] * scale;
           if (!Number.isFinite(z)) {
             throw new UserError(`the attention score of query ${i} on key ${j} is ${z} (check the op matrices)`);
           }

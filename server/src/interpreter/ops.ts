@@ -158,10 +158,17 @@ export function statementMatrix(
     throw new ProgramError(`special_op needs a token-basis ${stmt.kind === 'select' ? 'query' : 'input'}`, stmt);
   }
   const special = opMatrix(program, stmt.specialOp, rows, cols);
+  // Reuse the merged matrix while both parts are the same (cached) matrices, so later runs share its analysis.
+  const seen = mergedCache.get(stmt);
+  if (seen && seen.base === base && seen.special === special) return seen.merged;
   const data = Float64Array.from(base.data);
   for (const r of specialRows(program)) {
     if (r >= rows.size) continue;
     for (let c = 0; c < cols.size; c++) data[r * cols.size + c] = special.data[r * cols.size + c];
   }
-  return { rows: rows.size, cols: cols.size, data };
+  const merged = { rows: rows.size, cols: cols.size, data };
+  mergedCache.set(stmt, { base, special, merged });
+  return merged;
 }
+
+const mergedCache = new WeakMap<SelectStatement | ProjectStatement, { base: Matrix; special: Matrix; merged: Matrix }>();
