@@ -444,3 +444,17 @@ describe('run-time problems are RuntimeErrors pointing at the statement', () => 
     expect(ex2.index).toBe(1);
   });
 });
+
+describe('size limits give clear errors instead of exhausting memory', () => {
+  it('refuses a label-built op matrix beyond MAX_OP_ENTRIES', () => {
+    const p = makeProgram(vocab, predict, { positions: 5000 });
+    const pos = inferBases(p).get('pos');
+    if (!pos) throw new Error('no pos');
+    expect(() => opMatrix(p, prim('first'), pos, pos)).toThrow(/5000x5000, more than 16777216 entries/);
+  });
+
+  it('refuses inputs beyond MAX_INPUT_LENGTH', () => {
+    const p = makeProgram(vocab, predict, { positions: 10_000 });
+    expect(() => new Execution(p, Array.from({ length: 9000 }, () => 0))).toThrow(/at most 8192 are supported/);
+  });
+});

@@ -14,6 +14,9 @@ import { statementMatrix, UNIT_BASIS } from './ops';
 
 export { opMatrix, specialRows, statementMatrix, UNIT_BASIS } from './ops';
 
+/** Attention keeps n x n matrices per select and head; longer inputs would exhaust memory. */
+export const MAX_INPUT_LENGTH = 8192;
+
 export interface VariableValue {
   basis: Basis;
   n: number;
@@ -278,6 +281,9 @@ export class Execution {
     const n = this.tokens.length;
     this.n = n;
     const P = program.header.positions;
+    if (n > MAX_INPUT_LENGTH) {
+      throw new RuntimeError(`the input has ${n} tokens; at most ${MAX_INPUT_LENGTH} are supported`, undefined, program.file);
+    }
     if (n > P) {
       throw new RuntimeError(
         `the input has ${n} tokens but the program's positions are 0..${P - 1}`,

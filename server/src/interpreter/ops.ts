@@ -11,6 +11,9 @@ import { isBooleanExpr, ProgramError } from '../program/bases';
 import { UserError } from '../util/errors';
 import { basisValueType, compileExpr, type Compiled, type LeafResolver } from './expr';
 
+/** Largest op matrix built from a label (a 4096 x 4096 position matrix): beyond, memory runs out, not time. */
+export const MAX_OP_ENTRIES = 4096 * 4096;
+
 /** The one-row basis of a key-only select's query side and of a bias projection's input side. */
 export const UNIT_BASIS: Basis = { kind: 'numeric', size: 1, labels: ['*'] };
 
@@ -127,6 +130,11 @@ export function opMatrix(program: Program, op: Op, rows: Basis, cols: Basis): Ma
   const entries = cache.get(op) ?? [];
   for (const e of entries) {
     if (e.vocab === vocab && e.special === special && sameBasis(e.rows, rows) && sameBasis(e.cols, cols)) return e.matrix;
+  }
+  if (rows.size * cols.size > MAX_OP_ENTRIES) {
+    throw new UserError(
+      `the op matrix would be ${rows.size}x${cols.size}, more than ${MAX_OP_ENTRIES} entries (is the position range too large?)`,
+    );
   }
   const matrix = op.kind === 'predicate' ? predicateMatrix(program, op, rows, cols) : primitiveMatrix(op, rows, cols);
   entries.push({ rows, cols, vocab, special, matrix });

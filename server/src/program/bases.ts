@@ -16,6 +16,9 @@ export class ProgramError extends UserError {
   }
 }
 
+/** Largest position range (the position basis has one labelled entry per position). */
+export const MAX_POSITIONS = 1_000_000;
+
 /** Largest product basis the Cartesian product may build (d-rasp.md 5.1: the original abandons larger ones). */
 export const MAX_PRODUCT_SIZE = 10_000;
 
@@ -402,6 +405,9 @@ export function inferBases(program: Program): Map<string, Basis> {
   if (header.vocab.length === 0) throw new ProgramError('the vocabulary is empty', undefined, program.file);
   if (!Number.isInteger(header.positions) || header.positions < 1) {
     throw new ProgramError(`positions must be a positive integer, got ${header.positions}`, undefined, program.file);
+  }
+  if (header.positions > MAX_POSITIONS) {
+    throw new ProgramError(`positions ${header.positions} is over the limit of ${MAX_POSITIONS}`, undefined, program.file);
   }
   if (header.dHead !== undefined && !(header.dHead > 0)) {
     throw new ProgramError(`d_head must be positive, got ${header.dHead}`, undefined, program.file);
