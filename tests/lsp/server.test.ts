@@ -165,6 +165,22 @@ describe('language server over stdio', () => {
     await expect(conn.sendRequest('rasp/run', { uri, input: '<bos> 7' })).rejects.toThrow(/7/);
   });
 
+  it('document symbols and folding ranges', async () => {
+    const dyck = readFileSync(join(root, 'examples', 'dyck.rasp'), 'utf8');
+    const { uri, diags } = await open('dyck.rasp', dyck);
+    expect(diags).toEqual([]);
+    const symbols = (await conn.sendRequest('textDocument/documentSymbol', { textDocument: { uri } })) as { name: string }[];
+    expect(symbols.map((s) => s.name)).toEqual(expect.arrayContaining(['a', 'b', 'c', 's1', 'a1', 'diff_01_a1', 'logits1', 'logits2', 'logits3', 'prediction']));
+    const folds = (await conn.sendRequest('textDocument/foldingRange', { textDocument: { uri } })) as { startLine: number; endLine: number }[];
+    const bLine = dyck.split('\n').findIndex((l) => l.startsWith('matrix b'));
+    expect(folds.some((f) => f.startLine === bLine && f.endLine > bLine + 10)).toBe(true);
+    // Formatting keeps the paper's line breaks inside special_op and the prediction sum.
+    const edits = (await conn.sendRequest('textDocument/formatting', { textDocument: { uri }, options: { tabSize: 2, insertSpaces: false } })) as TextEdit[];
+    const formatted = applyEdits(dyck, edits);
+    expect(formatted).toContain('op=(inp==out),\n\t\tspecial_op=(out==EOS))');
+    expect(formatted).toContain('sigmoid(logits1+\n');
+  });
+
   it('formatting normalises spacing', async () => {
     const { uri } = await open('messy.rasp', 'vocab [a, <bos>]\npositions 4\na1=aggregate( s=[] ,v=token )\nl  =  project(inp=a1,op=(inp==out))\nprediction = softmax(l)\n');
     const edits = (await conn.sendRequest('textDocument/formatting', { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } })) as TextEdit[];

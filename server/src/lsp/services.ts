@@ -214,10 +214,11 @@ class RaspFormatter extends AbstractFormatter {
       f.keywords('(').append(Formatting.noSpace());
       f.keywords(')').prepend(Formatting.noSpace());
       f.keywords(',').prepend(Formatting.noSpace());
-      f.keywords(',').append(Formatting.oneSpace({ allowMore: true }));
-      if (!ast.isMatrixDecl(node) && node.annotation !== undefined) {
-        (this.getNodeFormatter(node as ast.SelectStmt)).property('annotation').prepend(Formatting.oneSpace({ allowMore: true }));
-      }
+      // A comma that ends a line (the paper's `,\n\t\tspecial_op=`, matrix rows) keeps its line break.
+      const text = node.$cstNode?.root.fullText ?? '';
+      const sameLine = GrammarUtils.findNodesForKeyword(node.$cstNode, ',').filter((c) => !/^[ \t]*(\r?\n|$)/.test(text.slice(c.end, c.end + 200)));
+      if (sameLine.length > 0) f.cst(sameLine).append(Formatting.oneSpace());
+      // Whitespace before a provenance annotation is left as written (the paper uses tabs there).
     }
   }
 }

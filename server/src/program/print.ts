@@ -231,7 +231,9 @@ async function exists(path: string): Promise<boolean> {
 export async function writeProgramFiles(program: Program, raspPath: string, options: { force?: boolean } = {}): Promise<{ rasp: string; sidecar?: string }> {
   const needsSidecar = [...program.matrices.values()].some((m) => m.rows * m.cols > INLINE_MATRIX_LIMIT) || program.statements.some((s) => s.kind === 'elementwise' && s.fn.name === 'mlp');
   const sidecarName = program.header.weights ?? `${basename(raspPath).replace(/\.rasp$/, '')}.weights.safetensors`;
-  const header = needsSidecar ? { ...program.header, weights: sidecarName } : program.header;
+  // A header naming a weights file that is not written would make the program unloadable.
+  const { weights: _unused, ...withoutWeights } = program.header;
+  const header = needsSidecar ? { ...program.header, weights: sidecarName } : withoutWeights;
   const out: Program = { ...program, header };
   const sidecarPath = needsSidecar ? join(dirname(raspPath), sidecarName) : undefined;
   if (!options.force) {
