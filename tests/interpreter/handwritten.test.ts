@@ -129,7 +129,7 @@ describe('hand-written programs agree with their oracles on lengths 1..150', () 
 describe('hand-written programs through the CLI', () => {
   const rasp = (args: string[]) => spawnSync(process.execPath, ['bin/rasp.cjs', ...args], { encoding: 'utf8' });
 
-  it('reverse and sort at length 150, Dyck-1 at length 75 (--json)', () => {
+  it('reverse, sort and histogram at length 150, Dyck-1 at length 75 (--json); the text form of sets', () => {
     const rng = new Rng(5);
     const x = distinctNumbers(rng, 150);
     const cases: [string, string[], (seq: string[]) => Map<number, string | string[]>][] = [
@@ -144,6 +144,16 @@ describe('hand-written programs through the CLI', () => {
       expect(doc.prediction).toHaveLength(seq.length);
       for (const [p, w] of oracle(seq)) expect(doc.prediction[p]).toEqual(w);
     }
+    const letters = ['<bos>', ...Array.from({ length: 150 }, () => rng.choice(['a', 'b', 'c']))];
+    const h = rasp(['run', `${dir}/histogram.rasp`, '--input', letters.join(' '), '--json']);
+    expect(h.status).toBe(0);
+    const counts = new Map<string, number>();
+    const hist = (JSON.parse(h.stdout) as { prediction: string[] }).prediction;
+    letters.forEach((t, p) => {
+      if (p === 0) return;
+      counts.set(t, (counts.get(t) ?? 0) + 1);
+      expect(hist[p]).toBe(String(counts.get(t)));
+    });
     const dyck = ['<bos>', ...Array.from({ length: 75 }, (_, i) => (i % 4 < 2 ? 'a' : 'b'))];
     const r = rasp(['run', `${dir}/dyck1.rasp`, '--input', dyck.join(' '), '--json']);
     expect(r.status).toBe(0);
@@ -151,5 +161,8 @@ describe('hand-written programs through the CLI', () => {
     expect(doc.prediction[0]).toEqual(['a', '<eos>']);
     expect(doc.prediction[1]).toEqual(['a', 'b']);
     expect(doc.prediction[4]).toEqual(['a', '<eos>']);
+    const text = rasp(['run', `${dir}/dyck1.rasp`, '--input', '<bos> a b']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/^prediction\n {2}0 <bos> {2}\{a <eos>\}\n {2}1 a {6}\{a b\}\n {2}2 b {6}\{a <eos>\}\n$/m);
   });
 });
