@@ -340,7 +340,12 @@ export function forward(model: TfModel, batch: Batch, options: ForwardOptions = 
       const scores = tf.add(bmm(q, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), mask);
       let pattern = tf.softmax(scores) as tf.Tensor3D;
       const replaced = hooks.attention?.(l, h, pattern);
-      if (replaced) pattern = replaced;
+      if (replaced) {
+        if (replaced.shape.length !== 3 || replaced.shape[0] !== B || replaced.shape[1] !== T || replaced.shape[2] !== T) {
+          throw new Error(`attention hook for layer ${l} head ${h} returned shape [${replaced.shape.join(', ')}], expected [${B}, ${T}, ${T}]`);
+        }
+        pattern = replaced;
+      }
       headsOut.push(pattern);
       const z = bmm(drop(pattern), v).reshape([N, hd]) as tf.Tensor2D;
       const o = fb ? linearFrozen(z, fb.o[h]) : linearTrainable(z, tf.slice(blk.cProjW, [h * hd, 0], [hd, d]));
