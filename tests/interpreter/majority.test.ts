@@ -32,3 +32,17 @@ describe('majority (d-rasp.md 2.4a)', () => {
     expect(r.logits.length).toBe(18);
   });
 });
+
+describe('Execution inspection', () => {
+  it('knows every basis before running and lists computed variables in order', () => {
+    const ex = new Execution(majority, '<bos> 1');
+    expect(ex.basisOf('logits1')?.size).toBe(6);
+    expect(ex.basisOf('nothing')).toBeUndefined();
+    expect(ex.variables()).toEqual(['token', 'pos']);
+    ex.step();
+    expect(ex.variables()).toEqual(['token', 'pos', 'a1']);
+    // token and pos read densely on demand
+    expect(Array.from(ex.value('pos')?.data.slice(0, 3) ?? [])).toEqual([1, 0, 0]);
+    expect(ex.value('pos')?.data.length).toBe(2 * 160);
+  });
+});

@@ -351,6 +351,11 @@ export class Execution {
     return this.weights.get(aggregateName);
   }
 
+  /** The basis of any variable of the program, computed yet or not (undefined for selectors). */
+  basisOf(name: string): Basis | undefined {
+    return this.plan.bases.get(name);
+  }
+
   /** Names of the variables computed so far, in order (token and pos first). */
   variables(): string[] {
     return [...this.vars.keys()];
