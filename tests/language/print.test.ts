@@ -188,6 +188,15 @@ function mlpWeights(inputSize: number, d: number): OpaqueMlp {
   };
 }
 
+describe('names that cannot be printed', () => {
+  it('are refused with a clear message instead of printing text that does not read back', () => {
+    const p = parseProgramSync(readFileSync(join(root, 'examples', 'majority.rasp'), 'utf8')).program!;
+    const bad = { ...p, statements: p.statements.map((s) => (s.name === 'a1' ? { ...s, name: 'a-1' } : s)) };
+    expect(() => printProgram(bad)).toThrow(/cannot print statement name 'a-1'/);
+    expect(() => printProgram({ ...p, matrices: new Map([['vocab', { rows: 1, cols: 6, data: new Float64Array(6) }]]) })).toThrow(/matrix name 'vocab'/);
+  });
+});
+
 describe('writeProgramFiles and loadProgramFile', () => {
   const vocab = ['a', 'b', '<bos>', '<sep>', '<eos>', '<pad>'];
   const big: Matrix = { rows: 20, cols: 20, data: Float32Array.from({ length: 400 }, (_, i) => (i % 7) - 3.25) };

@@ -109,6 +109,9 @@ describe('language server over stdio', () => {
     expect(text).toContain('**aggregate**');
     expect(text).toContain('token basis, size 6');
     expect(text).toContain('layer 0 head 0');
+    const vocabLine = majority().split('\n').findIndex((l) => l.startsWith('vocab'));
+    const vocabHover = (await conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: vocabLine, character: 2 } })) as Hover;
+    expect((vocabHover.contents as { value: string }).value).toContain('6 tokens in id order');
   });
 
   it('completion offers keywords, variables in scope and primitive labels', async () => {

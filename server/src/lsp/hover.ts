@@ -157,3 +157,32 @@ export function builtinHover(name: string, result: BuildResult): string {
     ? `**token**: the input token at each position, one-hot over the vocabulary (${h.vocab.length}: ${code(h.vocab.join(' '))}).`
     : `**pos**: the position index, one-hot over ${h.positions} positions (0..${h.positions - 1}).`;
 }
+
+/** Hover for a header line: what the setting means for this program. */
+export function headerHover(type: string, result: BuildResult): string | undefined {
+  const h = result.partial.header;
+  switch (type) {
+    case 'VocabDecl': {
+      const special = Object.entries(h.special).map(([k, v]) => `${k.toUpperCase()} = ${v}`).join(', ');
+      return `**vocab**: ${h.vocab.length} tokens in id order (the token basis and the logits' columns).${special ? ` Special ids: ${special}.` : ''}`;
+    }
+    case 'PositionsDecl':
+      return `**positions**: the position basis has ${h.positions} entries (inputs up to ${h.positions} tokens).`;
+    case 'OutputDecl':
+      return h.output === 'softmax' ? '**output softmax**: the decision at each position is the argmax token.' : '**output sigmoid**: the decision at each position is every token whose logit is > 0.';
+    case 'DHeadDecl':
+      return `**d_head**: summed select scores are divided by √${h.dHead ?? '?'} before the softmax, as in the model.`;
+    case 'ModelDecl':
+      return `**model**: extracted from ${code(h.model?.path ?? '')}${h.model?.sha256 ? ` (model.safetensors sha256 ${code(h.model.sha256)})` : ''}.`;
+    case 'WeightsDecl':
+      return `**weights**: the sidecar ${code(h.weights ?? '')} holds the matrices declared \`from weights\` and the opaque MLP weights.`;
+    case 'ExampleDecl':
+      return `**example**: the input used by inlay hints, the Run code lens and \`rasp run\` without --input: ${code(h.example ?? '')}.`;
+    case 'TaskDecl':
+      return `**task**: ${code(h.task ?? '')}.`;
+    case 'ProgramDecl':
+      return `**program** ${code(h.name ?? '')}.`;
+    default:
+      return undefined;
+  }
+}

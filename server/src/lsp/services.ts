@@ -46,7 +46,7 @@ import { RaspGeneratedModule, RaspGeneratedSharedModule } from '../language/gene
 import * as ast from '../language/generated/ast';
 import { PRIMITIVE_FUNCTIONS, EXPR_FUNCTIONS } from '../language/build';
 import { analyze, analyzeWithSidecar, contains, documentPath, hasSyntaxErrors, occurrenceAt, occurrencesOf, statementAt } from './analysis';
-import { builtinHover, matrixHover, statementHover } from './hover';
+import { builtinHover, headerHover, matrixHover, statementHover } from './hover';
 import { ExampleRuns } from './runs';
 
 export type RaspAddedServices = { rasp: { runs: ExampleRuns } };
@@ -98,6 +98,16 @@ class RaspHoverProvider implements HoverProvider {
     if (!value) {
       const info = statementAt(result, params.position);
       if (info) value = statementHover({ info, result, ...(file ? { file } : {}) });
+    }
+    if (!value) {
+      const root = document.parseResult.value as ast.RaspFile;
+      const item = root.header.find((h) => h.$cstNode && contains(h.$cstNode.range, params.position));
+      if (item) value = headerHover(item.$type, result);
+      const matrix = root.elements.find((e) => ast.isMatrixDecl(e) && e.$cstNode && contains(e.$cstNode.range, params.position));
+      if (!value && matrix && ast.isMatrixDecl(matrix)) {
+        const m = result.matrices.get(matrix.name);
+        if (m) value = matrixHover(m);
+      }
     }
     return value ? { contents: { kind: 'markdown', value } } : undefined;
   }

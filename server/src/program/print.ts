@@ -19,6 +19,13 @@ const KEYWORDS = new Set([
   'sigmoid', 'special_op', 'special_scale', 'bias', 'is',
 ]);
 
+/** Names must read back as names: identifiers that are not keywords. */
+function checkName(name: string, what: string): void {
+  if (!/^[_A-Za-z]\w*$/.test(name) || KEYWORDS.has(name) || name === 'token' || name === 'pos') {
+    throw new UserError(`cannot print ${what} name '${name}': names are identifiers ([A-Za-z_][A-Za-z0-9_]*) other than keywords, token and pos`);
+  }
+}
+
 function vocabEntry(t: string): string {
   if (/^<[A-Za-z_][A-Za-z0-9_]*>$/.test(t)) return t;
   if (/^[A-Za-z_]\w*$/.test(t) && !KEYWORDS.has(t)) return t;
@@ -194,6 +201,8 @@ function usesSidecar(program: Program): boolean {
  * declared `from weights`). Opaque MLP weights always live in the sidecar.
  */
 export function printProgram(program: Program): string {
+  for (const s of program.statements) if (s.kind !== 'prediction') checkName(s.name, 'statement');
+  for (const name of program.matrices.keys()) checkName(name, 'matrix');
   const h = program.header;
   const sidecar = h.weights !== undefined;
   const lines: string[] = [];
