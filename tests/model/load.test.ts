@@ -201,7 +201,44 @@ describe('config.json checks', () => {
   });
 });
 
+/** A BF16 safetensors file of the given F32 tensors (bfloat16 = the top 16 bits of a float32). */
+function bf16File(tensors: Map<string, { shape: number[]; data: Float32Array }>): Uint8Array {
+  const names = [...tensors.keys()].sort();
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const n of names) {
+    const t = tensors.get(n)!;
+    header[n] = { dtype: 'BF16', shape: t.shape, data_offsets: [off, off + 2 * t.data.length] };
+    off += 2 * t.data.length;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + off);
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  let p = 8 + json.length;
+  for (const n of names) {
+    const bits = new Uint32Array(tensors.get(n)!.data.buffer.slice(0));
+    for (const b of bits) {
+      dv.setUint16(p, b >>> 16, true);
+      p += 2;
+    }
+  }
+  return out;
+}
+
 describe('checkpoint folder checks', () => {
+  it('loads BF16 weights as float32 and says so', async () => {
+    const dir = await writeFixture(SPEC);
+    const tensors = tensorsFromWeights(fixtureConfig(SPEC), fixtureWeights(SPEC));
+    await writeFile(join(dir, 'model.safetensors'), bf16File(tensors));
+    const model = await loadModel(dir);
+    expect(model.warnings).toEqual([`${join(dir, 'model.safetensors')}: 28 tensor(s) stored as BF16 were converted to float32`]);
+    const orig = fixtureWeights(SPEC).wte.data;
+    const truncated = new Float32Array(new Uint32Array(new Uint32Array(orig.buffer.slice(0)).map((b) => b & 0xffff0000)).buffer);
+    expect(Array.from(model.weights.wte.data)).toEqual(Array.from(truncated));
+  });
+
   it('refuses pickled checkpoints and says why', async () => {
     const dir = await writeFixture(SPEC);
     await rm(join(dir, 'model.safetensors'));
@@ -252,6 +289,13 @@ describe('checkpoint folder checks', () => {
     missing.delete('transformer.h.1.mlp.c_fc.bias');
     await writeSafetensorsFile(weightsPath, missing);
     expect(await loadError(dir)).toMatch(/missing 1 tensor\(s\) for a 2-layer GPT-2: transformer\.h\.1\.mlp\.c_fc\.bias/);
+
+    const nan = new Map(tensors);
+    const fc = new Float32Array(tensors.get('transformer.h.0.mlp.c_fc.weight')!.data);
+    fc[5] = NaN;
+    nan.set('transformer.h.0.mlp.c_fc.weight', { shape: [8, 32], data: fc });
+    await writeSafetensorsFile(weightsPath, nan);
+    expect(await loadError(dir)).toMatch(/model\.safetensors: tensor "transformer\.h\.0\.mlp\.c_fc\.weight" has 1 NaN\/Inf value\(s\) \(first at flat index 5\)/);
 
     await writeFile(weightsPath, new Uint8Array(3));
     expect(await loadError(dir)).toMatch(/model\.safetensors: not a valid safetensors file: file is only 3 bytes/);
