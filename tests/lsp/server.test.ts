@@ -23,6 +23,8 @@ import {
   type Location,
   type TextEdit,
 } from 'vscode-languageserver-protocol/node';
+import { writeProgramFiles } from '../../server/src/program/print';
+import type { Matrix, Program } from '../../server/src/program/types';
 
 const root = join(__dirname, '..', '..');
 const serverPath = join(root, 'out', 'server.cjs');
@@ -182,6 +184,36 @@ describe('language server over stdio', () => {
     const formatted = applyEdits(dyck, edits);
     expect(formatted).toContain('op=(inp==out),\n\t\tspecial_op=(out==EOS))');
     expect(formatted).toContain('sigmoid(logits1+\n');
+  });
+
+  it('reads the sidecar for validation and runs opaque MLP lines; a missing sidecar is reported', async () => {
+    const vocab = ['a', 'b', '<bos>', '<sep>', '<eos>', '<pad>'];
+    const d = 8;
+    const mat = (rows: number, cols: number, s: number): Matrix => ({ rows, cols, data: Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * s) / 4) });
+    const program: Program = {
+      header: { vocab, special: { bos: 2, sep: 3, eos: 4, pad: 5 }, positions: 20, output: 'softmax', example: '<bos> a b a' },
+      statements: [
+        { kind: 'select', name: 's1', line: 0, q: 'pos', k: 'pos', op: { kind: 'matrix', ref: 'B' } },
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+        { kind: 'elementwise', name: 'new_a1', line: 0, fn: { name: 'mlp', ref: 'new_a1' }, inputs: ['a1'] },
+        { kind: 'project', name: 'logits1', line: 0, inp: 'new_a1', op: { kind: 'matrix', ref: 'R' } },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+      ],
+      matrices: new Map([
+        ['B', mat(20, 20, 0.1)],
+        ['R', mat(d, 6, 0.2)],
+      ]),
+      mlps: new Map([['new_a1', { inputEmbeddings: [mat(6, d, 0.3)], lnGamma: new Float32Array(d).fill(1), lnVariance: 1, lnEps: 1e-5, fcW: mat(d, 4 * d, 0.7), fcB: new Float32Array(4 * d), projW: mat(4 * d, d, 1.1), projB: new Float32Array(d) }]]),
+    };
+    await writeProgramFiles(program, join(dir, 'mlp.rasp'));
+    const text = readFileSync(join(dir, 'mlp.rasp'), 'utf8');
+    const { uri, diags } = await open('mlp.rasp', text);
+    expect(diags).toEqual([]);
+    const hints = (await conn.sendRequest('textDocument/inlayHint', { textDocument: { uri }, range: { start: { line: 0, character: 0 }, end: { line: 100, character: 0 } } })) as InlayHint[];
+    expect(hints.length).toBeGreaterThanOrEqual(4);
+    const missing = await open('nosidecar.rasp', text.replace('mlp.weights.safetensors', 'gone.safetensors'));
+    const weightsLine = text.split('\n').findIndex((l) => l.startsWith('weights'));
+    expect(missing.diags.find((x) => String(x.message).includes('gone.safetensors'))?.range.start.line).toBe(weightsLine);
   });
 
   it('formatting normalises spacing', async () => {
