@@ -337,7 +337,7 @@ export function forward(model: TfModel, batch: Batch, options: ForwardOptions = 
       const q = tf.mul(proj(0, fb?.q[h]), scale).reshape([B, T, hd]) as tf.Tensor3D;
       const k = proj(1, fb?.k[h]).reshape([B, T, hd]) as tf.Tensor3D;
       const v = proj(2, fb?.v[h]).reshape([B, T, hd]) as tf.Tensor3D;
-      const scores = tf.add(bmm(q, tf.transpose(k, [0, 2, 1]) as tf.Tensor3D), mask);
+      const scores = tf.add(bmmNT(q, k), mask);
       let pattern = tf.softmax(scores) as tf.Tensor3D;
       const replaced = hooks.attention?.(l, h, pattern);
       if (replaced) {
@@ -469,6 +469,15 @@ export const bmm: (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D = withGrad<tf.
   };
 });
 
+/** Batched product a[B, M, K] x b[B, N, K]^T (attention scores), without materialising b's transpose first. */
+export const bmmNT: (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D = withGrad<tf.Tensor3D>(([a, b], save) => {
+  save([a, b]);
+  return {
+    value: bmmRawNT(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy, [as, bs]) => [bmmRaw(dy, bs as tf.Tensor3D), bmmRaw(tf.transpose(dy, [0, 2, 1]) as tf.Tensor3D, as as tf.Tensor3D)],
+  };
+});
+
 /** Which kernel runs batched products; 'depthwise' is the fast one on wasm, 'matmul' the straightforward one. */
 export let bmmKernel: 'depthwise' | 'matmul' = 'depthwise';
 export function setBmmKernel(k: 'depthwise' | 'matmul'): void {
@@ -477,14 +486,26 @@ export function setBmmKernel(k: 'depthwise' | 'matmul'): void {
 
 function bmmRaw(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (bmmKernel === 'matmul' || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
-  // c[b,m,n] = sum_k a[b,m,k] b[b,k,n] as a depthwise convolution with the batch as channels:
-  // input [1, M, K, B] (image M x K), filter [1, K, B, N] (one K-wide filter per channel, N outputs each),
-  // valid padding -> output [1, M, 1, B*N].
+  // filter[k, b, n] = b[b, k, n]
+  return depthwiseBmm(a, tf.transpose(b, [1, 0, 2]) as tf.Tensor3D);
+}
+
+function bmmRawNT(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (bmmKernel === 'matmul' || tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, true);
+  // filter[k, b, n] = b[b, n, k]
+  return depthwiseBmm(a, tf.transpose(b, [2, 0, 1]) as tf.Tensor3D);
+}
+
+/**
+ * c[b,m,n] = sum_k a[b,m,k] f[k,b,n] as a depthwise convolution with the batch as channels: input [1, M, K, B]
+ * (an M x K image per channel), filter [1, K, B, N] (one K-wide filter per channel, N outputs each), valid padding
+ * -> output [1, M, 1, B*N].
+ */
+function depthwiseBmm(a: tf.Tensor3D, f: tf.Tensor3D): tf.Tensor3D {
   const [B, M, K] = a.shape;
-  const N = b.shape[2];
+  const N = f.shape[2];
   const input = tf.transpose(a, [1, 2, 0]).reshape([1, M, K, B]) as tf.Tensor4D;
-  const filter = tf.transpose(b, [1, 0, 2]).reshape([1, K, B, N]) as tf.Tensor4D;
-  const out = tf.depthwiseConv2d(input, filter, 1, 'valid');
+  const out = tf.depthwiseConv2d(input, f.reshape([1, K, B, N]) as tf.Tensor4D, 1, 'valid');
   return tf.transpose(out.reshape([M, B, N]), [1, 0, 2]) as tf.Tensor3D;
 }
 
