@@ -96,6 +96,19 @@ const COMPARISONS = new Set(['==', '!=', '<', '<=', '>', '>=']);
 const ZERO_RANGE: Range = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
 
 const propertyCache = new WeakMap<AstNode, Map<string, CstNode[]>>();
+/** Grammar element -> the feature of its enclosing assignment (null when none); grammar elements are shared. */
+const featureCache = new WeakMap<object, string | null>();
+
+function assignedFeature(c: CstNode): string | null {
+  const source = c.grammarSource;
+  if (!source) return null;
+  let feature = featureCache.get(source);
+  if (feature === undefined) {
+    feature = AstUtils.getContainerOfType(source, GrammarAST.isAssignment)?.feature ?? null;
+    featureCache.set(source, feature);
+  }
+  return feature;
+}
 
 /**
  * CST nodes of every assigned property of `node`, collected in one walk (what GrammarUtils.findNodesForProperty
@@ -107,11 +120,11 @@ export function propertyNodes(node: AstNode): Map<string, CstNode[]> {
   const found = new Map<string, CstNode[]>();
   const visit = (c: CstNode, top: boolean): void => {
     if (!top) {
-      const assignment = AstUtils.getContainerOfType(c.grammarSource, GrammarAST.isAssignment);
-      if (assignment) {
-        const list = found.get(assignment.feature);
+      const feature = assignedFeature(c);
+      if (feature !== null) {
+        const list = found.get(feature);
         if (list) list.push(c);
-        else found.set(assignment.feature, [c]);
+        else found.set(feature, [c]);
         return;
       }
     }
