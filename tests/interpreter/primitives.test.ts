@@ -458,3 +458,30 @@ describe('size limits give clear errors instead of exhausting memory', () => {
     expect(() => new Execution(p, Array.from({ length: 9000 }, () => 0))).toThrow(/at most 8192 are supported/);
   });
 });
+
+describe('named matrices', () => {
+  it('a matrix rewritten in place is re-analysed by the next run', () => {
+    const M = matrix(1, 8, (_, c) => (c === 0 ? 2 : 0));
+    const p = makeProgram(
+      vocab,
+      [
+        { kind: 'aggregate', name: 'h', line: 0, selectors: [], v: 'token' },
+        // key-only over a dense key: score(j) = M . h(j), through the sparse-row path
+        { kind: 'select', name: 's1', line: 0, k: 'h', op: { kind: 'matrix', ref: 'M' } },
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+        ...predict,
+      ],
+      { matrices: { M } },
+    );
+    const scores = () => {
+      const ex = new Execution(p, '<bos> a b b');
+      ex.runToEnd();
+      return Array.from(ex.selector('s1')?.scores.slice(12, 16) ?? []);
+    };
+    // h at positions 0..3: a = 0, 1/2, 1/3, 1/4; b = 0, 0, 1/3, 1/2
+    expect(scores()).toEqual([0, 1, 2 / 3, 0.5]);
+    M.data.fill(0);
+    M.data[1] = 4;
+    expect(scores()).toEqual([0, 0, 4 / 3, 2]);
+  });
+});

@@ -119,6 +119,7 @@ export class Plan {
       const rows = stmt.kind === 'select' ? (stmt.q !== undefined ? this.basis(stmt.q) : UNIT_BASIS) : stmt.inp !== undefined ? this.basis(stmt.inp) : UNIT_BASIS;
       const cols = stmt.kind === 'select' ? this.basis(stmt.k) : this.vocab;
       m = statementMatrix(this.program, stmt, rows, cols);
+      forgetIfChanged(m);
       this.matrices.set(stmt, m);
     }
     return m;
@@ -142,6 +143,19 @@ interface Var extends Rows {
   rowWidth: Int32Array;
   /** The largest rowWidth. */
   width: number;
+}
+
+// Analyses of a matrix (identical rows, sparse rows) are cached per Matrix object. A caller may rewrite a named
+// matrix's numbers in place between plans (e.g. while rounding), so each new Plan checks a fingerprint first.
+const fingerprints = new WeakMap<Matrix, number>();
+function forgetIfChanged(m: Matrix): void {
+  let f = m.rows * 31 + m.cols;
+  for (let i = 0; i < m.data.length; i++) f = (f * 1.0000001 + m.data[i] * ((i % 89) + 1)) % 1e15;
+  if (fingerprints.get(m) !== f) {
+    identicalRowsCache.delete(m);
+    sparseCache.delete(m);
+    fingerprints.set(m, f);
+  }
 }
 
 /** Whether every row of a matrix is the same (primitives, key-only-like predicates): scores factor then. */
