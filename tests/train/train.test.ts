@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -135,6 +135,15 @@ describe('rasp train', () => {
     expect(fromName.stdout).toMatch(/from the folder name/);
     const wrongVocab = rasp(['eval', '--model', bare, '--task', 'sort', '--samples', '2']);
     expect(wrongVocab.status).toBe(1);
+    const swapped = join(base, 'swapped');
+    await mkdir(swapped);
+    for (const f of ['config.json', 'model.safetensors']) await copyFile(join(trained, f), join(swapped, f));
+    const card = JSON.parse(await readFile(join(trained, 'rasp-model.json'), 'utf8')) as { vocab: string[] };
+    card.vocab = ['b', 'a', ...card.vocab.slice(2)];
+    await writeFile(join(swapped, 'rasp-model.json'), JSON.stringify(card));
+    const order = rasp(['eval', '--model', swapped, '--samples', '2']);
+    expect(order.status).toBe(1);
+    expect(order.stderr).toMatch(/token 0 is "b" but task bce_D2 has "a"/);
     const badBins = rasp(['eval', '--model', trained, '--lengths', '50-10']);
     expect(badBins.status).toBe(1);
     expect(badBins.stderr).toMatch(/bad length range/);

@@ -42,6 +42,14 @@ export function registerEval(program: Command): void {
       if (task.vocab.length !== model.config.vocabSize) {
         throw new UserError(`task ${task.name} has ${task.vocab.length} tokens but the model has vocab_size ${model.config.vocabSize}`, model.dir);
       }
+      // Generators and oracles speak the task's ids: a card listing the tokens in another order cannot be scored.
+      const clash = task.vocab.findIndex((t, i) => model.card.vocab[i] !== t);
+      if (clash >= 0) {
+        throw new UserError(
+          `the model card's token ${clash} is "${model.card.vocab[clash]}" but task ${task.name} has "${task.vocab[clash]}" there`,
+          model.dir,
+        );
+      }
       await initBackend();
       const { signal, dispose } = cancelOnSigint();
       const bar = process.stderr.isTTY
