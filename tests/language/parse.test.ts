@@ -201,6 +201,11 @@ describe('validation messages and ranges', () => {
     expect(diagnostics).toContainEqual(expect.objectContaining({ severity: 'warning', line: 3, column: 48, message: expect.stringMatching(/unknown annotation field 'colour'/) }));
   });
 
+  it('an annotation on a line of its own is flagged', async () => {
+    const { diagnostics } = await parseProgram(`${HEADER}a1 = aggregate(s=[], v=token)\n# layer 0 head 0\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)`);
+    expect(diagnostics).toContainEqual(expect.objectContaining({ severity: 'warning', line: 4, column: 1, message: expect.stringMatching(/belongs to 'a1' on the line above/) }));
+  });
+
   it('the language server reports the same diagnostics through Langium validation', async () => {
     const { Rasp } = createRaspServices({ ...EmptyFileSystem });
     const validate = validationHelper(Rasp);

@@ -173,6 +173,7 @@ function parsePrimitiveName(fn: string): { kind: string; a?: number; b?: number 
     harden: 'harden',
     sharpen: 'sharpen',
     is_pure: 'forall',
+    // `equal` has no printed name in the original generator (which crashes on it); we name it is_uniform.
     is_uniform: 'equal',
     is_01_balance: 'balance01',
     is_AB_balance: 'balanceAB',
@@ -669,8 +670,13 @@ class Builder {
     });
     for (const p of parsed.parts) this.annotationParts.push({ range: at(p.start, p.end), role: p.role });
     for (const p of parsed.problems) this.warn(p.message, at(p.start, p.end));
-    const stmtEnd = (node.$cstNode?.range.end.line ?? 0) ;
-    void stmtEnd;
+    // An annotation belongs at the end of its statement's line; on a line of its own it would silently
+    // attach to the statement above.
+    const stmt = node.$cstNode;
+    if (stmt) {
+      const before = stmt.root.fullText.slice(stmt.offset, cst.offset);
+      if (/\n[ \t]*$/.test(before)) this.warn(`this annotation belongs to '${node.name}' on the line above; put it at the end of that statement's line`, cst.range);
+    }
     return { ...parsed, range: cst.range };
   }
 
