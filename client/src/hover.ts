@@ -3,7 +3,8 @@
 import * as vscode from 'vscode';
 import type { Statement } from '../../server/src/program/types';
 import { programFor, statementAtLine } from './programs';
-import { componentInWords, pathInWords } from './views/describe';
+import { describePath } from '../../server/src/program/provenance';
+import { componentInWords } from './views/describe';
 import { opMatrixOf } from './views/opMatrices';
 import { heatmapSvg, svgDataUri } from './views/plots';
 
@@ -19,10 +20,10 @@ export function provenanceMarkdown(stmt: Statement): string[] {
   if (!p) return out;
   out.push(`**From the model:** ${componentInWords(p)}`);
   const paths: string[] = [];
-  if (p.paths.q) paths.push(`query reads ${pathInWords(p.paths.q)}`);
-  if (p.paths.k) paths.push(`key reads ${pathInWords(p.paths.k)}`);
-  if (p.paths.v) paths.push(`value reads ${pathInWords(p.paths.v)}`);
-  if (p.paths.input) paths.push(`input reads ${pathInWords(p.paths.input)}`);
+  if (p.paths.q) paths.push(`query reads ${describePath(p.paths.q)}`);
+  if (p.paths.k) paths.push(`key reads ${describePath(p.paths.k)}`);
+  if (p.paths.v) paths.push(`value reads ${describePath(p.paths.v)}`);
+  if (p.paths.input) paths.push(`input reads ${describePath(p.paths.input)}`);
   if (paths.length) out.push(paths.map((s) => `- ${s}`).join('\n'));
   if (p.neurons?.length) {
     const sorted = [...p.neurons].sort((a, b) => (b.score ?? 0) - (a.score ?? 0));
@@ -36,12 +37,16 @@ export function provenanceMarkdown(stmt: Statement): string[] {
   return out;
 }
 
-export async function hoverExtras(doc: vscode.TextDocument, position: vscode.Position): Promise<vscode.MarkdownString | undefined> {
+/** `withProvenance`: also describe where the line came from (when the language server's hover did not). */
+export async function hoverExtras(doc: vscode.TextDocument, position: vscode.Position, withProvenance: boolean): Promise<vscode.MarkdownString | undefined> {
   const program = await programFor(doc);
   if (!program) return undefined;
-  const stmt = statementAtLine(program, doc, position.line);
+  // Like the server's hover: a name under the cursor means that statement, anywhere else the line's own statement.
+  const wordRange = doc.getWordRangeAtPosition(position);
+  const word = wordRange ? doc.getText(wordRange) : undefined;
+  const stmt = (word ? program.statements.find((st) => st.name === word) : undefined) ?? statementAtLine(program, doc, position.line);
   if (!stmt) return undefined;
-  const parts = provenanceMarkdown(stmt);
+  const parts = withProvenance ? provenanceMarkdown(stmt) : [];
   const settings = vscode.workspace.getConfiguration('rasp');
   const links: string[] = [];
   const target = { uri: doc.uri.toString(), name: stmt.name };
@@ -84,7 +89,7 @@ export async function mergeHover(
 ): Promise<vscode.Hover | undefined> {
   let extra: vscode.MarkdownString | undefined;
   try {
-    extra = await hoverExtras(doc, position);
+    extra = await hoverExtras(doc, position, !server);
   } catch {
     extra = undefined;
   }

@@ -89,6 +89,10 @@ export async function startVsCode(
         'workbench.colorTheme': 'Default Dark Modern',
         'editor.hover.delay': 300,
         'window.commandCenter': false,
+        'git.openRepositoryInParentFolders': 'never',
+        'git.enabled': false,
+        'workbench.secondarySideBar.defaultVisibility': 'hidden',
+        'chat.commandCenter.enabled': false,
         ...options.settings,
       },
       null,
@@ -170,7 +174,14 @@ export async function runCommand(page: Page, title: string): Promise<void> {
   await input.waitFor({ state: 'visible' });
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
+  // Commands appear once the extension's contributions are scanned (slow on a busy machine): retype until listed.
+  const end = Date.now() + 60_000;
+  while (!(await row.isVisible()) && Date.now() < end) {
+    await page.waitForTimeout(1000);
+    await input.fill(`>${title} `);
+    await input.fill(`>${title}`);
+  }
+  await row.waitFor({ state: 'visible', timeout: 5_000 });
   await page.keyboard.press('Enter');
 }
 
@@ -179,6 +190,8 @@ export async function findFrame(page: Page, selector: string, ms = 30_000): Prom
   const end = Date.now() + ms;
   while (Date.now() < end) {
     for (const f of page.frames()) {
+      // The workbench itself has canvases (minimap); only webview documents count.
+      if (f === page.mainFrame()) continue;
       try {
         if (await f.locator(selector).count()) return f;
       } catch {
@@ -194,7 +207,7 @@ export async function findFrame(page: Page, selector: string, ms = 30_000): Prom
 export async function openInExplorer(page: Page, relPath: string): Promise<void> {
   const parts = relPath.split('/');
   for (let i = 0; i < parts.length; i++) {
-    const row = page.locator('.explorer-folders-view .monaco-list-row', { has: page.locator(`.label-name:text-is("${parts[i]}")`) }).first();
+    const row = page.locator(`.explorer-folders-view .monaco-list-row[aria-label="${parts[i]}"]`).first();
     await row.waitFor({ state: 'visible', timeout: 20_000 });
     const expanded = await row.getAttribute('aria-expanded');
     if (i < parts.length - 1) {
@@ -206,27 +219,41 @@ export async function openInExplorer(page: Page, relPath: string): Promise<void>
 }
 
 /** Moves the cursor to a 1-based line; returns where that line's text starts on screen. */
-export async function gotoLine(page: Page, line: number): Promise<{ x: number; y: number; height: number }> {
+export async function gotoLine(page: Page, line: number): Promise<{ x: number; y: number; height: number; charWidth: number }> {
   await page.keyboard.press('Control+G');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });
   await input.fill(`:${line}`);
   await page.keyboard.press('Enter');
   await page.waitForTimeout(400);
+  return cursorLine(page);
+}
+
+/** Where the cursor's line starts on screen in the focused editor. */
+export async function cursorLine(page: Page): Promise<{ x: number; y: number; height: number; charWidth: number }> {
   const editor = page.locator('.monaco-editor.focused').first();
   const current = editor.locator('.view-overlays .current-line').first();
   await current.waitFor({ state: 'attached', timeout: 5000 });
   const lineBox = await current.boundingBox();
   const textBox = await editor.locator('.view-lines').first().boundingBox();
-  if (!lineBox || !textBox) throw new Error(`line ${line} is not rendered`);
-  return { x: textBox.x, y: lineBox.y, height: lineBox.height };
+  if (!lineBox || !textBox) throw new Error('the cursor line is not rendered');
+  // Character width from any rendered line (monospace), so offsets land on the intended word.
+  const charWidth = await editor.locator('.view-lines .view-line').evaluateAll((lines) => {
+    for (const l of lines) {
+      const span = l.querySelector('span');
+      const text = span?.textContent ?? '';
+      if (span && text.length > 8) return span.getBoundingClientRect().width / text.length;
+    }
+    return 8.4;
+  });
+  return { x: textBox.x, y: lineBox.y, height: lineBox.height, charWidth };
 }
 
 /** Hovers a line at a character offset and returns the hover's text once it shows. */
-export async function hoverAt(page: Page, at: { x: number; y: number; height: number }, charOffset = 1, expect?: RegExp): Promise<{ text: string; hover: Locator }> {
+export async function hoverAt(page: Page, at: { x: number; y: number; height: number; charWidth?: number }, charOffset = 1, expect?: RegExp): Promise<{ text: string; hover: Locator }> {
   await page.mouse.move(at.x + 400, at.y - 200);
   await page.waitForTimeout(300);
-  const charWidth = 7.2;
+  const charWidth = at.charWidth ?? 8.4;
   await page.mouse.move(at.x + charWidth * charOffset + 2, at.y + at.height / 2);
   const hover = page.locator('.monaco-hover:not(.hidden)').first();
   await hover.waitFor({ state: 'visible', timeout: 15_000 });

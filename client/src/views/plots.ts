@@ -41,8 +41,8 @@ export async function heatmapSvg(m: Matrix, o: HeatmapOptions): Promise<{ svg: s
     }
   }
   const side = o.maxSide ?? 240;
-  const cell = Math.max(4, Math.min(18, Math.floor(side / Math.max(rows, cols))));
-  const showLabels = cell >= 8;
+  const cell = Math.max(4, Math.min(20, Math.floor(side / Math.max(rows, cols))));
+  const showLabels = cell >= 7;
   const hasNegative = values.some((x) => x.v < 0);
   const spec: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -58,14 +58,14 @@ export async function heatmapSvg(m: Matrix, o: HeatmapOptions): Promise<{ svg: s
         type: 'ordinal',
         sort: { field: 'ci' },
         title: o.colTitle,
-        axis: { labels: showLabels, ticks: false, domain: false, labelAngle: 0, labelFontSize: 9, titleFontSize: 10, orient: 'top' },
+        axis: { labels: showLabels, ticks: false, domain: false, labelAngle: -90, labelAlign: 'left', labelBaseline: 'middle', labelFontSize: 9, titleFontSize: 10, orient: 'top', labelOverlap: true },
       },
       y: {
         field: 'r',
         type: 'ordinal',
         sort: { field: 'ri' },
         title: o.rowTitle,
-        axis: { labels: showLabels, ticks: false, domain: false, labelFontSize: 9, titleFontSize: 10 },
+        axis: { labels: showLabels, ticks: false, domain: false, labelFontSize: 9, titleFontSize: 10, labelOverlap: true },
       },
       color: {
         field: 'v',

@@ -52,10 +52,10 @@ export async function runCheck(job: CheckJob, signal: AbortSignal, progress: OnP
 export async function runTrain(job: TrainJob, signal: AbortSignal, progress: OnProgress): Promise<TrainReport> {
   await initBackend(job.backend);
   const task = getTask(job.task);
-  // The paper's smallest working shape per task is not known here; a 2-layer, 2-head, width-64 model is a sound default.
+  // The user already agreed to replace an existing model in the host.
   const force = fs.existsSync(job.out);
   const result = await trainModel(
-    { task: task.name, layers: 2, heads: 2, width: 64, out: job.out, force, seed: job.seed, ...(job.steps > 0 ? { steps: job.steps } : {}) },
+    { task: task.name, layers: job.layers, heads: job.heads, width: job.width, out: job.out, force, seed: job.seed, ...(job.steps > 0 ? { steps: job.steps } : {}) },
     {
       signal,
       onProgress: (p) =>

@@ -51,6 +51,9 @@ export interface TrainJob {
   kind: 'train';
   task: string;
   out: string;
+  layers: number;
+  heads: number;
+  width: number;
   steps: number;
   seed: number;
   backend: Backend;
