@@ -279,6 +279,13 @@ describe('op matrices: predicates and primitives', () => {
     expect(rowsOf(opMatrix(p, prim('uniform'), pos, pos)).flat().every((v) => v === 0)).toBe(true);
   });
 
+  it('an op edited in place gets a fresh matrix', () => {
+    const op = prim('last', 10);
+    expect(rowsOf(opMatrix(p, op, UNIT_BASIS, pos))[0][4]).toBe(10);
+    if (op.kind === 'primitive') op.scale = 20;
+    expect(rowsOf(opMatrix(p, op, UNIT_BASIS, pos))[0][4]).toBe(20);
+  });
+
   it('refuses a key-only op that uses q, and a missing named matrix', () => {
     expect(() => opMatrix(p, kq('=='), UNIT_BASIS, pos)).toThrow(/uses q, but this statement has none/);
     expect(() => opMatrix(p, { kind: 'matrix', ref: 'M9' }, pos, pos)).toThrow(/matrix M9 is missing/);

@@ -18,6 +18,9 @@ export const MAX_OP_ENTRIES = 4096 * 4096;
 export const UNIT_BASIS: Basis = { kind: 'numeric', size: 1, labels: ['*'] };
 
 interface CacheEntry {
+  /** The op's fields when built: an op edited in place (a new scale, say) must not hit a stale entry. */
+  scale: number;
+  what: unknown;
   rows: Basis;
   cols: Basis;
   vocab: readonly string[];
@@ -128,8 +131,18 @@ export function opMatrix(program: Program, op: Op, rows: Basis, cols: Basis): Ma
   const vocab = program.header.vocab;
   const special = JSON.stringify(program.header.special);
   const entries = cache.get(op) ?? [];
+  const what = op.kind === 'predicate' ? op.expr : op.name;
   for (const e of entries) {
-    if (e.vocab === vocab && e.special === special && sameBasis(e.rows, rows) && sameBasis(e.cols, cols)) return e.matrix;
+    if (
+      e.scale === op.scale &&
+      e.what === what &&
+      e.vocab === vocab &&
+      e.special === special &&
+      sameBasis(e.rows, rows) &&
+      sameBasis(e.cols, cols)
+    ) {
+      return e.matrix;
+    }
   }
   if (rows.size * cols.size > MAX_OP_ENTRIES) {
     throw new UserError(
@@ -137,7 +150,7 @@ export function opMatrix(program: Program, op: Op, rows: Basis, cols: Basis): Ma
     );
   }
   const matrix = op.kind === 'predicate' ? predicateMatrix(program, op, rows, cols) : primitiveMatrix(op, rows, cols);
-  entries.push({ rows, cols, vocab, special, matrix });
+  entries.push({ scale: op.scale, what, rows, cols, vocab, special, matrix });
   // Keep a few shapes per op (an op object is normally used with one pair of bases).
   if (entries.length > 4) entries.shift();
   cache.set(op, entries);
