@@ -46,3 +46,18 @@ describe('Execution inspection', () => {
     expect(ex.value('pos')?.data.length).toBe(2 * 160);
   });
 });
+
+describe('runBatch', () => {
+  it('runs many inputs with one plan and stops on an aborted signal', async () => {
+    const { runBatch } = await import('../../server/src/interpreter/index');
+    const { CancelledError } = await import('../../server/src/util/errors');
+    const inputs = [
+      [2, 1, 0, 1, 1, 3],
+      [2, 0, 0, 1, 3],
+    ];
+    expect(runBatch(majority, inputs).map((r) => r.prediction.at(-1))).toEqual(['1', '0']);
+    const ac = new AbortController();
+    ac.abort();
+    expect(() => runBatch(majority, inputs, { signal: ac.signal })).toThrow(CancelledError);
+  });
+});
