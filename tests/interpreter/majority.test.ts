@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Execution, runProgram, RuntimeError } from '../../server/src/interpreter/index';
+import { Execution, runBatch, runProgram, RuntimeError } from '../../server/src/interpreter/index';
+import { CancelledError } from '../../server/src/util/errors';
 import { IDENTITY, makeProgram } from './helpers';
 
 // d-rasp.md 2.4a for the bin_majority vocabulary.
@@ -48,9 +49,7 @@ describe('Execution inspection', () => {
 });
 
 describe('runBatch', () => {
-  it('runs many inputs with one plan and stops on an aborted signal', async () => {
-    const { runBatch } = await import('../../server/src/interpreter/index');
-    const { CancelledError } = await import('../../server/src/util/errors');
+  it('runs many inputs with one plan and stops on an aborted signal', () => {
     const inputs = [
       [2, 1, 0, 1, 1, 3],
       [2, 0, 0, 1, 3],
