@@ -216,6 +216,23 @@ describe('language server over stdio', () => {
     expect(missing.diags.find((x) => String(x.message).includes('gone.safetensors'))?.range.start.line).toBe(weightsLine);
   });
 
+  it('answers every request on a document with syntax errors', async () => {
+    const text = 'vocab [a, <bos>]\npositions 4\na1 = aggregate(s=[], v=\ns1 = select(q=pos k=pos, op=(k<\nprediction = softmax(\n';
+    const { uri, diags } = await open('broken.rasp', text);
+    expect(diags.length).toBeGreaterThan(0);
+    const at = { textDocument: { uri }, position: { line: 3, character: 3 } };
+    await conn.sendRequest('textDocument/hover', at);
+    const completion = (await conn.sendRequest('textDocument/completion', at)) as CompletionList;
+    expect(completion.items.length).toBeGreaterThan(0);
+    const whole = { start: { line: 0, character: 0 }, end: { line: 10, character: 0 } };
+    await conn.sendRequest('textDocument/semanticTokens/full', { textDocument: { uri } });
+    expect(await conn.sendRequest('textDocument/inlayHint', { textDocument: { uri }, range: whole })).toEqual([]);
+    await conn.sendRequest('textDocument/codeLens', { textDocument: { uri } });
+    await conn.sendRequest('textDocument/documentSymbol', { textDocument: { uri } });
+    await conn.sendRequest('textDocument/definition', at);
+    await conn.sendRequest('textDocument/references', { ...at, context: { includeDeclaration: true } });
+  });
+
   it('formatting normalises spacing', async () => {
     const { uri } = await open('messy.rasp', 'vocab [a, <bos>]\npositions 4\na1=aggregate( s=[] ,v=token )\nl  =  project(inp=a1,op=(inp==out))\nprediction = softmax(l)\n');
     const edits = (await conn.sendRequest('textDocument/formatting', { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } })) as TextEdit[];
