@@ -201,6 +201,14 @@ describe('validation messages and ranges', () => {
     expect(diagnostics).toContainEqual(expect.objectContaining({ severity: 'warning', line: 3, column: 48, message: expect.stringMatching(/unknown annotation field 'colour'/) }));
   });
 
+  it('prose comments about layers stay comments; a detached annotation is a warning, not a syntax error', async () => {
+    const prose = await parseProgram(`${HEADER}# layer norm is linear here (LLN-A)\n# layers 0-1 are attention only\na1 = aggregate(s=[], v=token)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)`);
+    expect(prose.diagnostics).toEqual([]);
+    const { program, diagnostics } = await parseProgram(`${HEADER}# layer 0 head 0\na1 = aggregate(s=[], v=token)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)`);
+    expect(program).toBeDefined();
+    expect(diagnostics).toEqual([expect.objectContaining({ severity: 'warning', line: 3, column: 1, message: expect.stringMatching(/not attached to a statement/) })]);
+  });
+
   it('an annotation on a line of its own is flagged', async () => {
     const { diagnostics } = await parseProgram(`${HEADER}a1 = aggregate(s=[], v=token)\n# layer 0 head 0\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)`);
     expect(diagnostics).toContainEqual(expect.objectContaining({ severity: 'warning', line: 4, column: 1, message: expect.stringMatching(/belongs to 'a1' on the line above/) }));

@@ -268,6 +268,9 @@ class Builder {
       }
       void before;
     }
+    for (const stray of propertyNodes(this.root).get('strays') ?? []) {
+      this.warn('this provenance annotation is not attached to a statement: put it at the end of the statement it describes', stray.range);
+    }
     this.checkPrediction(header);
     this.checkUnused();
     const hasErrors = this.diagnostics.some((d) => d.severity === 'error');

@@ -8,7 +8,7 @@ import * as langium from 'langium';
 
 export const RaspTerminals = {
     WS: /\s+/,
-    ANNOTATION: /#[ \t]*layer\b[^\r\n]*/,
+    ANNOTATION: /#[ \t]*layer[ \t]+\d+([ \t]+(head[ \t]+\d+|mlp|logits)\b[^\r\n]*|[ \t]*(?![^\r\n]))/,
     SL_COMMENT: /#[^\r\n]*/,
     CIRCLED: /\\circled\{[A-Za-z0-9_]+\}/,
     SPECIAL: /<[A-Za-z_][A-Za-z0-9_]*>/,
@@ -564,12 +564,14 @@ export interface RaspFile extends langium.AstNode {
     readonly $type: 'RaspFile';
     elements: Array<Element>;
     header: Array<HeaderItem>;
+    strays: Array<string>;
 }
 
 export const RaspFile = {
     $type: 'RaspFile',
     elements: 'elements',
-    header: 'header'
+    header: 'header',
+    strays: 'strays'
 } as const;
 
 export function isRaspFile(item: unknown): item is RaspFile {
@@ -1147,6 +1149,11 @@ export class RaspAstReflection extends langium.AbstractAstReflection {
                 },
                 header: {
                     name: RaspFile.header,
+                    defaultValue: [],
+                    optional: true
+                },
+                strays: {
+                    name: RaspFile.strays,
                     defaultValue: [],
                     optional: true
                 }

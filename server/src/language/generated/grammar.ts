@@ -42,6 +42,18 @@ export const RaspGrammar = (): Grammar => loadedRaspGrammar ?? (loadedRaspGramma
               },
               "arguments": []
             }
+          },
+          {
+            "$type": "Assignment",
+            "feature": "strays",
+            "operator": "+=",
+            "terminal": {
+              "$type": "RuleCall",
+              "rule": {
+                "$ref": "#/rules@44"
+              },
+              "arguments": []
+            }
           }
         ],
         "cardinality": "*"
@@ -2386,7 +2398,7 @@ export const RaspGrammar = (): Grammar => loadedRaspGrammar ?? (loadedRaspGramma
       "name": "ANNOTATION",
       "definition": {
         "$type": "RegexToken",
-        "regex": "/#[ \\\\t]*layer\\\\b[^\\\\r\\\\n]*/",
+        "regex": "/#[ \\\\t]*layer[ \\\\t]+\\\\d+([ \\\\t]+(head[ \\\\t]+\\\\d+|mlp|logits)\\\\b[^\\\\r\\\\n]*|[ \\\\t]*(?![^\\\\r\\\\n]))/",
         "parenthesized": false
       },
       "fragment": false,
