@@ -216,6 +216,17 @@ describe('language server over stdio', () => {
     expect(missing.diags.find((x) => String(x.message).includes('gone.safetensors'))?.range.start.line).toBe(weightsLine);
   });
 
+  it('renaming a line with an implicit op renames its matrix too', async () => {
+    const text = 'vocab [a, <bos>]\npositions 4\nmatrix s1[4, 4] = [[0,0,0,0],[1,0,0,0],[0,1,0,0],[0,0,1,0]]\ns1 = select(q=pos, k=pos)\na1 = aggregate(s=s1, v=token)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)\n';
+    const { uri, diags } = await open('implicit.rasp', text);
+    expect(diags).toEqual([]);
+    const edit = (await conn.sendRequest('textDocument/rename', { textDocument: { uri }, position: { line: 3, character: 0 }, newName: 'prev' })) as WorkspaceEdit;
+    const after = applyEdits(text, edit.changes![uri] as TextEdit[]);
+    expect(after).toContain('matrix prev[4, 4]');
+    expect(after).toContain('prev = select(q=pos, k=pos)');
+    expect(after).toContain('aggregate(s=prev, v=token)');
+  });
+
   it('answers every request on a document with syntax errors', async () => {
     const text = 'vocab [a, <bos>]\npositions 4\na1 = aggregate(s=[], v=\ns1 = select(q=pos k=pos, op=(k<\nprediction = softmax(\n';
     const { uri, diags } = await open('broken.rasp', text);

@@ -173,8 +173,11 @@ class RaspRenameProvider implements RenameProvider {
     const result = analyze(document);
     const occ = occurrenceAt(result, params.position);
     if (!occ || occ.kind === 'builtin' || !/^[_A-Za-z]\w*$/.test(params.newName)) return undefined;
-    const edits = occurrencesOf(result, occ).map((o) => TextEdit.replace(o.range, params.newName));
-    // An implicit op (select without op=, proj_to_vocab) reads the matrix named after its line: keep them paired.
+    const targets = occurrencesOf(result, occ);
+    // An implicit op (select without op=, proj_to_vocab) reads the matrix named after its line: rename both.
+    const paired = result.statements.some((s) => s.statement.name === occ.name && 'op' in s.statement && s.statement.op.kind === 'matrix' && s.statement.op.ref === occ.name && !('op' in s.node && s.node.op));
+    if (paired) targets.push(...result.occurrences.filter((o) => o.name === occ.name && !targets.includes(o)));
+    const edits = targets.map((o) => TextEdit.replace(o.range, params.newName));
     return { changes: { [document.uri.toString()]: edits } };
   }
 }
