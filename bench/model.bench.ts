@@ -20,10 +20,11 @@ const REPS = 3;
 
 interface Result {
   model: string;
-  forward: number;
-  forwardMatmulAttn: number;
-  backwardMasks: number;
-  backwardTrain: number;
+  /** Tokens per second by wall-clock and by CPU time. */
+  forward: Rate;
+  forwardMatmulAttn: Rate;
+  backwardMasks: Rate;
+  backwardTrain: Rate;
   /** Peak RSS after the forward runs only, and at the end (after both backward settings). */
   peakForwardMB: number;
   peakMB: number;
@@ -34,19 +35,29 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median seconds of `fn` (which must leave no tensors behind) over REPS runs after one warm-up. */
-async function time(label: string, fn: () => Promise<void>): Promise<number> {
+/**
+ * Median seconds of `fn` (which must leave no tensors behind) over REPS runs after one warm-up, as wall-clock time
+ * and as this process's CPU time. The wasm backend runs on one thread, so on an idle machine both agree; on a
+ * shared machine the CPU time is the fairer figure.
+ */
+async function time(label: string, fn: () => Promise<void>): Promise<{ wall: number; cpu: number }> {
   const w0 = performance.now();
   await fn();
   process.stderr.write(`  ${label}: warm-up ${((performance.now() - w0) / 1000).toFixed(2)} s\n`);
-  const ts: number[] = [];
+  const walls: number[] = [];
+  const cpus: number[] = [];
   for (let i = 0; i < REPS; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await fn();
-    ts.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    walls.push((performance.now() - t0) / 1000);
+    cpus.push((c.user + c.system) / 1e6);
   }
-  return median(ts);
+  return { wall: median(walls), cpu: median(cpus) };
 }
+
+type Rate = { wall: number; cpu: number };
 
 async function forwardOnly(tm: TfModel, batch: Batch): Promise<void> {
   const logits = tf.tidy(() => forward(tm, batch).logits);
@@ -59,6 +70,10 @@ function nextTokenLoss(tm: TfModel, batch: Batch, targets: tf.Tensor, masks?: Ma
     hooks: masks ? { contribution: (name, v) => (masks.has(name) ? (tf.mul(v, masks.get(name) as tf.Variable) as tf.Tensor3D) : undefined) } : {},
   });
   return tf.losses.softmaxCrossEntropy(targets, out.logits) as tf.Scalar;
+}
+
+function rate(tokens: number, t: { wall: number; cpu: number }): Rate {
+  return { wall: tokens / t.wall, cpu: tokens / t.cpu };
 }
 
 async function one(dir: string): Promise<Result> {
@@ -103,10 +118,10 @@ async function one(dir: string): Promise<Result> {
   tf.dispose([targets, ...maskVars]);
   return {
     model: model.dir.split('/').pop() as string,
-    forward: tokens / fwd,
-    forwardMatmulAttn: tokens / fwdMatmul,
-    backwardMasks: tokens / bwdMasks,
-    backwardTrain: tokens / bwdTrain,
+    forward: rate(tokens, fwd),
+    forwardMatmulAttn: rate(tokens, fwdMatmul),
+    backwardMasks: rate(tokens, bwdMasks),
+    backwardTrain: rate(tokens, bwdTrain),
     peakForwardMB,
     peakMB: process.resourceUsage().maxRSS / 1024,
   };
@@ -133,8 +148,9 @@ async function main(): Promise<void> {
     results.push(JSON.parse(r.stdout.trim().split('\n').pop() as string) as Result);
   }
   if (results.length === 0) return;
-  const k = (x: number): string => `${(x / 1000).toFixed(1)}k`;
-  console.log('\n| model | forward tok/s | forward, matMul attention tok/s | fwd+bwd (masks) tok/s | fwd+bwd (all params) tok/s | peak RSS MB (forward / all) |');
+  const k = (r: Rate): string => `${(r.wall / 1000).toFixed(1)}k / ${(r.cpu / 1000).toFixed(1)}k`;
+  console.log('\ntokens per second by wall-clock / by CPU time:');
+  console.log('| model | forward | forward, matMul attention | fwd+bwd (masks) | fwd+bwd (all params) | peak RSS MB (forward / all) |');
   console.log('|---|---|---|---|---|---|');
   for (const r of results) {
     console.log(
