@@ -8,6 +8,7 @@ import { validationHelper } from 'langium/test';
 import { parseProgram, type ProgramDiagnostic } from '../../server/src/language/load';
 import { createRaspServices } from '../../server/src/lsp/services';
 import type { Program } from '../../server/src/program/types';
+import { runProgram } from '../../server/src/interpreter/index';
 
 const root = join(__dirname, '..', '..');
 const HEADER = 'vocab [a, b, c, <bos>, <sep>, <eos>, <pad>]\npositions 32\n';
@@ -33,6 +34,16 @@ describe('examples', () => {
       expect(program!.statements.at(-1)!.kind).toBe('prediction');
     });
   }
+
+  it('the loaded examples run: majority picks the mode, induction copies the token after the earlier match', async () => {
+    const load = async (n: string): Promise<Program> => (await parseProgram(readFileSync(join(root, 'examples', `${n}.rasp`), 'utf8'))).program!;
+    const majority = await load('majority');
+    expect(runProgram(majority, '<bos> 1 0 1 1 <sep>').prediction.at(-1)).toBe('1');
+    expect(runProgram(majority, '<bos> 0 0 1 <sep>').prediction.at(-1)).toBe('0');
+    const induction = await load('induction');
+    expect(runProgram(induction, '<bos> a c b d <sep> a c').prediction.slice(-2)).toEqual(['c', 'b']);
+    expect(runProgram(induction, '<bos> d b a c <sep> d b a').prediction.slice(-3)).toEqual(['b', 'a', 'c']);
+  });
 
   it('majority has the bin_majority vocabulary and provenance from the paper comment', async () => {
     const { program } = await parseProgram(readFileSync(join(root, 'examples', 'majority.rasp'), 'utf8'));
