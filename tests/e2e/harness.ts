@@ -90,6 +90,7 @@ export async function startVsCode(
         'editor.hover.delay': 300,
         'window.commandCenter': false,
         'git.openRepositoryInParentFolders': 'never',
+        'files.autoSave': 'off',
         'git.enabled': false,
         'workbench.secondarySideBar.defaultVisibility': 'hidden',
         'chat.commandCenter.enabled': false,
