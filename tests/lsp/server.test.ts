@@ -121,7 +121,13 @@ describe('language server over stdio', () => {
     const line = majority().split('\n').findIndex((l) => l.startsWith('prediction'));
     const list = (await conn.sendRequest('textDocument/completion', { textDocument: { uri }, position: { line, character: 0 } })) as CompletionList | CompletionItem[];
     const labels = (Array.isArray(list) ? list : list.items).map((i) => i.label);
-    expect(labels).toEqual(expect.arrayContaining(['a1', 'logits1', 'token', 'uniform', 'k==q-1', 'harden', 'matrix']));
+    expect(labels).toEqual(expect.arrayContaining(['a1', 'logits1', 'token', 'harden', 'matrix']));
+    // Inside a select's op=( ... only labels are offered.
+    const { uri: u2 } = await open('complete.rasp', 'vocab [a, <bos>]\npositions 4\ns1 = select(q=pos, k=pos, op=(\n');
+    const inLabel = (await conn.sendRequest('textDocument/completion', { textDocument: { uri: u2 }, position: { line: 2, character: 30 } })) as CompletionList;
+    const l2 = inLabel.items.map((i) => i.label);
+    expect(l2).toEqual(expect.arrayContaining(['uniform', 'k==q-1', 'k<q', 'first', '"a"']));
+    expect(l2).not.toContain('inp==out');
   });
 
   it('go to definition, references and rename follow the symbol table', async () => {

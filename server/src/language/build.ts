@@ -163,6 +163,12 @@ function vocabText(cst: CstNode): string {
   return t;
 }
 
+/** The vocabulary as written in the header (works on trees from error recovery too). */
+export function vocabOf(root: ast.RaspFile): string[] {
+  const decl = root.header.find(ast.isVocabDecl);
+  return decl ? (propertyNodes(decl).get('tokens') ?? []).map(vocabText) : [];
+}
+
 /** Parses a primitive call name: `is_3_exists`, `diff_01`, `diff_1_12`. */
 function parsePrimitiveName(fn: string): { kind: string; a?: number; b?: number } | undefined {
   let m = /^is_(\d+)_exists$/.exec(fn);
@@ -302,7 +308,7 @@ class Builder {
           header.name = unquote(item.title);
           break;
         case 'VocabDecl': {
-          const nodes = GrammarUtils.findNodesForProperty(item.$cstNode, 'tokens');
+          const nodes = propertyNodes(item).get('tokens') ?? [];
           vocab = nodes.map(vocabText);
           const index = new Map<string, number>();
           nodes.forEach((n, i) => {

@@ -44,7 +44,7 @@ import {
 } from 'vscode-languageserver';
 import { RaspGeneratedModule, RaspGeneratedSharedModule } from '../language/generated/module';
 import * as ast from '../language/generated/ast';
-import { PRIMITIVE_FUNCTIONS, EXPR_FUNCTIONS } from '../language/build';
+import { PRIMITIVE_FUNCTIONS, EXPR_FUNCTIONS, vocabOf } from '../language/build';
 import { analyze, analyzeWithSidecar, contains, documentPath, hasSyntaxErrors, occurrenceAt, occurrencesOf, statementAt } from './analysis';
 import { builtinHover, headerHover, matrixHover, statementHover } from './hover';
 import { ExampleRuns } from './runs';
@@ -114,7 +114,8 @@ class RaspHoverProvider implements HoverProvider {
 }
 
 // ---- completion ---------------------------------------------------------------------------------------------
-const LABEL_SNIPPETS = ['uniform', 'first', 'last', 'k==q', 'k==q-1', 'k<q', 'k<=q', 'k%2==q%2', 'k==BOS', 'k==SEP', 'k==EOS', 'inp==out', 'out==EOS'];
+const SELECT_LABELS = ['uniform', 'first', 'last', 'k==q', 'k==q-1', 'k<q', 'k<=q', 'k%2==q%2', 'k==BOS', 'k==SEP', 'k==EOS', 'q', 'k', 'BOS', 'SEP', 'EOS', 'PAD'];
+const PROJECT_LABELS = ['uniform', 'inp==out', 'out==EOS', 'out==BOS', 'inp', 'out', 'BOS', 'SEP', 'EOS', 'PAD'];
 
 class RaspCompletionProvider extends DefaultCompletionProvider implements CompletionProvider {
   override async getCompletion(document: LangiumDocument, params: CompletionParams): Promise<CompletionList | undefined> {
@@ -127,6 +128,15 @@ class RaspCompletionProvider extends DefaultCompletionProvider implements Comple
       base.items.push({ label, kind, detail });
     };
     const line = params.position.line;
+    const text = document.textDocument.getText({ start: { line: Math.max(0, line - 2), character: 0 }, end: params.position });
+    // Inside `op=(` / `special_op=(` only labels make sense: predicates over the sides and the primitives.
+    const label = /op\s*=\s*\([^)]*$/.exec(text);
+    if (label) {
+      const isProject = /(project|proj_to_vocab)\s*\([^=]*=[^\n]*$/.test(text) && !/select\s*\([^\n]*$/.test(text);
+      for (const l of isProject ? PROJECT_LABELS : SELECT_LABELS) add(l, CompletionItemKind.EnumMember, 'op label');
+      for (const t of vocabOf(document.parseResult.value as ast.RaspFile)) if (!/^<.*>$/.test(t)) add(JSON.stringify(t), CompletionItemKind.Constant, 'token');
+      return base;
+    }
     add('token', CompletionItemKind.Variable, 'input token (one-hot)');
     add('pos', CompletionItemKind.Variable, 'position (one-hot)');
     // Variables in scope: those defined on earlier lines.
@@ -135,7 +145,6 @@ class RaspCompletionProvider extends DefaultCompletionProvider implements Comple
       if (r && r.end.line < line) add(s.statement.name, s.category === 'selector' ? CompletionItemKind.Event : CompletionItemKind.Variable, `${s.statement.kind} (line ${s.statement.line})`);
     }
     for (const m of result.matrices.keys()) add(m, CompletionItemKind.Constant, 'matrix');
-    for (const l of LABEL_SNIPPETS) add(l, CompletionItemKind.EnumMember, 'op label');
     for (const f of [...PRIMITIVE_FUNCTIONS, ...EXPR_FUNCTIONS]) add(f, CompletionItemKind.Function, 'element-wise function');
     return base;
   }
