@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseProgram } from '../../server/src/language/load';
 import type { Program } from '../../server/src/program/types';
-import { findFrame, gotoLine, hoverAt, openInExplorer, packageVsix, ROOT, runCommand, setupTools, shot, startVsCode, type Session } from './harness';
+import { ACTIVE_EDITOR, findFrame, gotoLine, hoverAt, openInExplorer, packageVsix, ROOT, runCommand, setupTools, shot, startVsCode, type Session } from './harness';
 
 /** The shipped default model (examples/models/*), or RASP_E2E_MODEL while none is shipped. */
 function modelSource(): string {
@@ -37,7 +37,7 @@ async function parsed(file: string): Promise<Program> {
 async function openProgram(rel: string): Promise<void> {
   await runCommand(s.page, 'View: Single Column Editor Layout');
   await openInExplorer(s.page, rel);
-  await s.page.locator('.monaco-editor .view-lines').first().click();
+  await s.page.locator(`${ACTIVE_EDITOR} .view-lines`).first().click();
 }
 
 beforeAll(async () => {
@@ -177,7 +177,7 @@ describe('RASP extension in code-server', () => {
       const typed = 'broken = aggregate(s=no_such_selector, v=token)';
       await s.page.keyboard.type(typed);
       await s.page.keyboard.press('Escape');
-      await s.page.locator('.monaco-editor.focused .squiggly-error').first().waitFor({ state: 'attached', timeout: 20_000 });
+      await s.page.locator(`${ACTIVE_EDITOR} .squiggly-error`).first().waitFor({ state: 'attached', timeout: 20_000 });
       // The typed line's number, from the status bar's cursor position.
       const status = await s.page.locator('[id="status.editor.selection"]').first().innerText();
       const line = Number(/Ln (\d+)/.exec(status)?.[1]);
@@ -191,7 +191,7 @@ describe('RASP extension in code-server', () => {
       // Leave the file as Decompile wrote it.
       await runCommand(s.page, 'File: Revert File');
     }
-    await s.page.locator('.monaco-editor.focused .squiggly-error').first().waitFor({ state: 'detached', timeout: 20_000 });
+    await s.page.locator(`${ACTIVE_EDITOR} .squiggly-error`).first().waitFor({ state: 'detached', timeout: 20_000 });
   });
 
   it('F5 on the program stops at a breakpoint and shows the Variables view', async () => {

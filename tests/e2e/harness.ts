@@ -219,6 +219,9 @@ export async function openInExplorer(page: Page, relPath: string): Promise<void>
   }
 }
 
+/** The text editor of the active editor group (panels such as the debug console hold monaco editors too). */
+export const ACTIVE_EDITOR = '.editor-group-container.active .editor-instance .monaco-editor';
+
 /** Moves the cursor to a 1-based line; returns where that line's text starts on screen. */
 export async function gotoLine(page: Page, line: number): Promise<{ x: number; y: number; height: number; charWidth: number }> {
   await page.keyboard.press('Control+G');
@@ -232,7 +235,7 @@ export async function gotoLine(page: Page, line: number): Promise<{ x: number; y
 
 /** Where the cursor's line starts on screen in the focused editor. */
 export async function cursorLine(page: Page): Promise<{ x: number; y: number; height: number; charWidth: number }> {
-  const editor = page.locator('.monaco-editor.focused').first();
+  const editor = page.locator(ACTIVE_EDITOR).first();
   const current = editor.locator('.view-overlays .current-line').first();
   await current.waitFor({ state: 'attached', timeout: 5000 });
   const lineBox = await current.boundingBox();
