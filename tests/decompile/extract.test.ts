@@ -12,7 +12,8 @@ import type { Program } from '../../server/src/program/types';
 import { tinyModel, type TinyModel } from './fixture';
 
 const CLI = 'bin/rasp.cjs';
-const FAST = ['--runs', '1', '--steps', '60,40,20', '--check-samples', '10'];
+// --no-primitives: the primitives stage has its own tests; these exercise pruning, emission and the CLI contract
+const FAST = ['--runs', '1', '--steps', '60,40,20', '--check-samples', '10', '--no-primitives'];
 
 function rasp(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -80,7 +81,7 @@ describe('rasp extract (CLI)', () => {
 
   it('Ctrl-C cancels cleanly and writes nothing', async () => {
     const target = join(dirname(out), 'cancelled.rasp');
-    const child = spawn(process.execPath, [CLI, 'extract', '--model', model.dir, '--out', target, '--runs', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'extract', '--model', model.dir, '--out', target, '--runs', '3', '--no-primitives'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     const code = await new Promise<number | null>((resolveExit) => {
       child.stderr.on('data', (d: Buffer) => {
@@ -174,7 +175,7 @@ function expectSameMatrix(program: Program, ref: string, expected: M): void {
 describe('provenance', () => {
   it("recomputes every pair select's and projection's op matrix from the layer, head and paths it cites", async () => {
     const m2 = await tinyModel('bin_majority', { layers: 2, heads: 1, width: 8, std: 0.02, seed: 9 });
-    const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0 });
+    const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0, primitives: false });
     const program = await loadProgramFile(r.unprunedOut);
     const variances = r.report.unpruned.lnVariances;
     const { config, weights } = m2;

@@ -97,7 +97,7 @@ const DEFAULTS = {
   seed: 0,
   pruneLength: 40,
   batch: 16,
-  runs: 5,
+  runs: 4,
   stage1Steps: 500,
   stage2Steps: 300,
   faithfulSteps: 100,

@@ -45,7 +45,7 @@ export function registerExtract(program: Command): void {
     .option('--out <file.rasp>', 'output program (default: <model folder name>.rasp); also writes <out>.unpruned.rasp and <out>.report.json')
     .option('--target <match>', 'match accuracy the pruned program must keep', '0.9')
     .option('--seed <n>', 'seed for data and mask sampling (same seed, same program)', '0')
-    .option('--runs <n>', 'pruning runs in the sparsity search', '5')
+    .option('--runs <n>', 'pruning runs in the sparsity search', '4')
     .option('--prune-length <tokens>', 'longest sequence pruning trains on (match is always measured on lengths 0-150)', '40')
     .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
     .option('--steps <s1,s2[,faithful]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit), default 500,300,100')
