@@ -139,10 +139,10 @@ export async function binsSvg(bins: { lengths: [number, number]; value: number }
     background: null as unknown as string,
     width: Math.max(160, bins.length * 48),
     height: 180,
-    data: { values: bins.map((b, i) => ({ bin: `${b.lengths[0]}-${b.lengths[1]}`, i, value: b.value })) },
+    data: { values: bins.map((b) => ({ bin: `${b.lengths[0]}-${b.lengths[1]}`, value: b.value })) },
     layer: [
-      { mark: { type: 'bar', color: '#4c78a8' }, encoding: { x: { field: 'bin', type: 'ordinal', sort: { field: 'i' }, title: 'length', axis: { labelAngle: 0 } }, y: { field: 'value', type: 'quantitative', title, scale: { domain: [0, 1] } } } },
-      { mark: { type: 'text', dy: -6 }, encoding: { x: { field: 'bin', type: 'ordinal', sort: { field: 'i' } }, y: { field: 'value', type: 'quantitative' }, text: { field: 'value', type: 'quantitative', format: '.2f' } } },
+      { mark: { type: 'bar', color: '#4c78a8' }, encoding: { x: { field: 'bin', type: 'ordinal', sort: null, title: 'length', axis: { labelAngle: 0 } }, y: { field: 'value', type: 'quantitative', title, scale: { domain: [0, 1] } } } },
+      { mark: { type: 'text', dy: -6 }, encoding: { x: { field: 'bin', type: 'ordinal', sort: null }, y: { field: 'value', type: 'quantitative' }, text: { field: 'value', type: 'quantitative', format: '.2f' } } },
     ],
   };
   return toSvg(spec);
