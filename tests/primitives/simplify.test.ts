@@ -1,6 +1,11 @@
 // simplifyProgram end to end through the real interpreter: the "model" is a noisy program (op matrices that are a
 // primitive times a moderate scale plus noise, or an opaque MLP), judged by argmax agreement at every position.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadProgramFile } from '../../server/src/language/load';
+import { writeProgramFiles } from '../../server/src/program/print';
 import { opMatrix, runBatch } from '../../server/src/interpreter/index';
 import { posBasis, tokenBasis } from '../../server/src/program/bases';
 import type { Matrix, OpaqueMlp, Program, Statement } from '../../server/src/program/types';
@@ -365,5 +370,64 @@ describe('safety nets', () => {
     expect(result.stats.merged).toBe(3);
     expect(result.program.statements.map((s) => s.name)).toEqual(['a1', 'h1', 'logits1', 'prediction']);
     expect(strict(result.program)).toBe(1);
+  });
+});
+
+const f32 = (m: Matrix): Matrix => ({ ...m, data: Float32Array.from(m.data) });
+
+describe('round trip and size guard', () => {
+  it('writes the simplified program with the language printer and reads it back with identical logits', async () => {
+    const rnd = noise(41);
+    const P = 24;
+    const V = 6;
+    const model: Program = {
+      ...program(
+        [
+          { kind: 'select', name: 's1', line: 0, q: 'pos', k: 'pos', op: { kind: 'matrix', ref: 'PREV' } },
+          { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+          { kind: 'project', name: 'logits1', line: 0, inp: 'a1', op: { kind: 'matrix', ref: 'PERM' } },
+          { kind: 'project', name: 'logits2', line: 0, inp: 'pos', op: { kind: 'matrix', ref: 'POSB' } },
+          { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1', 'logits2'] },
+        ],
+        {
+          // float32 like the decompiler's matrices (the sidecar stores float32)
+          PREV: f32(matrix(P, P, (q, k) => (k === q - 1 ? 9 : 0) + 0.5 * rnd())),
+          PERM: f32(matrix(V, V, (r, c) => ((r === 0 && c === 1) || (r === 1 && c === 0) ? 6.3 : 0) + 0.3 * rnd())),
+          POSB: f32(matrix(P, V, (r, c) => (c === 4 && r > 20 ? 0.4 : 0) + 0.2 * rnd())),
+        },
+        {},
+        P,
+      ),
+    };
+    const seqs = sequences(40, 3, 24, 2, 77);
+    const evaluate = judge(model, seqs);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs });
+    // matrices the stage made hold float32-representable values (the sidecar stores float32)
+    for (const [ref, m] of result.program.matrices) if (!model.matrices.has(ref)) for (const v of m.data) expect(Math.fround(v)).toBe(v);
+    const dir = mkdtempSync(join(tmpdir(), 'rasp-prim-rt-'));
+    const file = join(dir, 'p.rasp');
+    await writeProgramFiles(result.program, file);
+    const back = await loadProgramFile(file);
+    const a = runBatch(result.program, seqs);
+    const b = runBatch(back, seqs);
+    a.forEach((r, i) => expect(Array.from(b[i].logits)).toEqual(Array.from(r.logits)));
+    expect(evaluate(back)).toBe(result.stats.match);
+  });
+
+  it('returns programs above maxStatements untouched apart from dead code, saying why', async () => {
+    const p = program([
+      { kind: 'aggregate', name: 'a1', line: 0, selectors: [], v: 'token' },
+      { kind: 'aggregate', name: 'unused', line: 0, selectors: [], v: 'pos' },
+      { kind: 'project', name: 'logits1', line: 0, inp: 'a1', op: { kind: 'matrix', ref: 'B' } },
+      { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+    ], { B: matrix(6, 6, (r, c) => (r === c ? 1 : 0)) });
+    let calls = 0;
+    const result = await simplifyProgram(p, () => {
+      calls++;
+      return 1;
+    }, { inputs: [], maxStatements: 3 });
+    expect(calls).toBe(0);
+    expect(result.stats.skipped).toContain('4 statements');
+    expect(result.program.statements.map((s) => s.name)).toEqual(['a1', 'logits1', 'prediction']);
   });
 });

@@ -245,8 +245,9 @@ function mergeProjections(p: Program): Program | undefined {
         const ma = p.matrices.get(a.op.ref);
         const mb = p.matrices.get(b.op.ref);
         if (!ma || !mb || ma.rows !== mb.rows || ma.cols !== mb.cols) continue;
+        // float32-representable sums (see linalg.toMatrix)
         const data = new Float64Array(ma.data.length);
-        for (let t = 0; t < data.length; t++) data[t] = ma.data[t] + mb.data[t];
+        for (let t = 0; t < data.length; t++) data[t] = Math.fround(ma.data[t] + mb.data[t]);
         const ref = freshMatrixName(p, `${a.op.ref}_sum`);
         out.matrices.set(ref, { rows: ma.rows, cols: ma.cols, data });
         op = { kind: 'matrix', ref };

@@ -7,8 +7,8 @@
 //
 // Rounding: the paper trains each remaining matrix with an L1 and then a round-to-integer penalty (6000 AdamW
 // steps x 3 lambdas). That is far beyond our time budget, so we quantize instead: M = s·round(A/s) with the unit
-// s = a "nice" number (1, 2 or 5 x 10^k) near max|A|/K, trying K = 1, 2, 3, 5, 10, 20 levels per sign, coarsest
-// first, and keeping the first that passes the same acceptance check. Entries below s/2 become 0, so the result is
+// s = the power of two nearest max|A|/K, trying K = 1, 2, 3, 5, 10, 20 levels per sign, coarsest first, and keeping
+// the first that passes the same acceptance check. Entries below s/2 become 0, so the result is
 // sparse and takes at most 2K+1 distinct values (integer multiples of s).
 import { inferBases } from '../../program/bases';
 import type { Basis, Op, Program, Statement } from '../../program/types';
@@ -69,15 +69,15 @@ export async function greedyPrimitives(session: Session, start: Program, thresho
   return { program, replaced };
 }
 
-/** 1, 2 or 5 x 10^k closest (from above) to x > 0. */
+/**
+ * The power of two closest to x > 0 (in log scale). Powers of two keep rounded matrices exact everywhere: sums of
+ * their multiples are exact in float64, so ties between logits stay ties after the program is printed and read back.
+ */
 export function niceUnit(x: number): number {
-  const e = Math.floor(Math.log10(x));
-  const base = 10 ** e;
-  for (const m of [1, 2, 5, 10]) if (m * base >= x * 0.999) return m * base;
-  return 10 * base;
+  return 2 ** Math.round(Math.log2(x));
 }
 
-/** s·round(A/s); returns undefined when nothing changes (already on the grid). */
+/** s·round(A/s); with a power-of-two unit every entry is exact in float32, float64 and its printed decimal. */
 export function quantize(data: ArrayLike<number>, unit: number): Float64Array {
   const out = new Float64Array(data.length);
   for (let i = 0; i < data.length; i++) {

@@ -50,6 +50,25 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
   const target = options.target ?? 0.9;
   const margin = options.margin ?? 0.01;
   const stages = { mlps: true, attention: true, round: true, merge: true, ...options.stages };
+  const maxStatements = options.maxStatements ?? 40;
+  if (program.statements.length > maxStatements) {
+    const kept = eliminateDeadCode(program);
+    return {
+      program: kept,
+      stats: {
+        ...countOps(kept, new Set()),
+        linesBefore: program.statements.length,
+        merged: 0,
+        evaluations: 0,
+        baseline: Number.NaN,
+        match: Number.NaN,
+        seconds: (Date.now() - t0) / 1000,
+        skipped: `the program has ${program.statements.length} statements (more than maxStatements = ${maxStatements})`,
+      },
+      mlpExplanations: [],
+      steps: [],
+    };
+  }
   const baseline = await session.evaluate(program);
   // Each phase: screening threshold (t + margin) x baseline, never below the absolute floor (target + margin).
   // A program that already misses the target (not decompilable at it) can only be held to the relative thresholds.

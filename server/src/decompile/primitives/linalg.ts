@@ -19,8 +19,13 @@ export function fromMatrix(m: Matrix): Dense {
   return dense(m.rows, m.cols, m.data);
 }
 
+/**
+ * A program matrix from a dense one, with float32-representable entries kept in a Float64Array: the sidecar stores
+ * float32 and inline matrices print float64 exactly, so either way the program reads back with the very values it
+ * was judged with (a value that changed in the last bits could flip a near-tie).
+ */
 export function toMatrix(m: Dense): Matrix {
-  return { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data) };
+  return { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data, Math.fround) };
 }
 
 /** a (r x k) times b (k x c). */

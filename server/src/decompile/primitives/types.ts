@@ -43,6 +43,12 @@ export interface SimplifyOptions {
   /** Neuron attribution: share of output variance to cover and list length. */
   neuronCoverage?: number;
   maxNeurons?: number;
+  /**
+   * Programs with more statements than this are returned as they are (after dead-code elimination): greedy search
+   * runs the whole program per candidate, which on an unpruned 2-layer program (~60 lines, dense position-basis
+   * selects) costs minutes per unit. Default 40; the reason is in `stats.skipped`.
+   */
+  maxStatements?: number;
   /** Stages to run (all on by default). */
   stages?: { mlps?: boolean; attention?: boolean; round?: boolean; merge?: boolean };
   signal?: AbortSignal;
@@ -106,6 +112,8 @@ export interface SimplifyStats {
   /** Full-check-set match of the result, when `confirm` was given. */
   confirmed?: number;
   seconds: number;
+  /** Set when the stage did not run (e.g. the program is larger than maxStatements). */
+  skipped?: string;
 }
 
 export interface StepRecord {
