@@ -268,6 +268,73 @@ describe('MLP matching', () => {
     expect(result.stats.primitives).toBe(1);
   });
 
+  it('splits an unsplit MLP into a primitive of one input plus linear projections of the others', async () => {
+    const V = VOCAB3.length;
+    const d = 6;
+    const base = majorityMlp(0);
+    const hidden = 7;
+    const K = 400;
+    // input 0 = token (coordinates 4,5: token a -> +1,-1), input 1 = a1 (coordinates 0..3 as in majorityMlp)
+    const embTok = matrix(V, d, (r, c) => (r === 0 ? (c === 4 ? 1 : c === 5 ? -1 : 0) : 0));
+    const embA1 = matrix(V, d, (r, c) => (r < 3 ? (c === r ? 1 : c === 3 ? -1 : 0) : 0));
+    const fcW = new Float32Array(d * hidden);
+    const fcB = new Float32Array(hidden);
+    const projW = new Float32Array(hidden * d);
+    for (let i = 0; i < 3; i++) {
+      fcW[i * hidden + 2 * i] = K;
+      fcW[i * hidden + 2 * i + 1] = K;
+      fcB[2 * i] = -K / 2;
+      fcB[2 * i + 1] = -K / 2 - 1;
+      projW[2 * i * d + i] = 1;
+      projW[(2 * i + 1) * d + i] = -1;
+    }
+    // a near-linear unit (gelu(10 + z) ~ 10 + z): "the current token is a" -> output coordinate 3
+    fcW[4 * hidden + 6] = 1;
+    fcB[6] = 10;
+    projW[6 * d + 3] = 1;
+    const mlp: OpaqueMlp = {
+      ...base,
+      inputEmbeddings: [f32(embTok), f32(embA1)],
+      lnGamma: new Float32Array(d).fill(1),
+      // coordinates have mean 0 by construction; fix the scale at 1
+      lnVariance: 1 - 1e-5,
+      fcW: { rows: d, cols: hidden, data: fcW },
+      fcB,
+      projW: { rows: hidden, cols: d, data: projW },
+      // coordinate 3 = gelu(10 + z) - 10 ~ z: 1 when the current token is a, else 0
+      projB: Float32Array.from([0, 0, 0, -10, 0, 0]),
+    };
+    const model: Program = {
+      header: { vocab: VOCAB3, special: { bos: 3, sep: 4, eos: 5, pad: 6 }, positions: 24, output: 'softmax', dHead: 4 },
+      statements: [
+        { kind: 'select', name: 's1', line: 0, k: 'token', op: { kind: 'matrix', ref: 'NOBOS' } },
+        { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+        { kind: 'elementwise', name: 'm1', line: 0, fn: { name: 'mlp', ref: 'mlp0' }, inputs: ['token', 'a1'], provenance: { layer: 0, head: null, mlp: true, paths: {} } },
+        { kind: 'project', name: 'logits1', line: 0, inp: 'm1', op: { kind: 'matrix', ref: 'OUT' } },
+        { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+      ],
+      matrices: new Map([
+        ['NOBOS', matrix(1, V, (_, k) => (k === 3 ? -30 : 0))],
+        // steps vote for their token (5); "the current token is a" votes for b (6): a linear term of token
+        ['OUT', matrix(d, V, (r, c) => (r < 3 && r === c ? 5 : r === 3 && c === 1 ? 6 : 0))],
+      ]),
+      mlps: new Map([['mlp0', mlp]]),
+    };
+    const seqs = dominated(80, 29);
+    const evaluate = judge(model, seqs);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs, stages: { attention: false, round: false } });
+    const [expl] = result.mlpExplanations;
+    // the token term decides some positions: predictions are not all the dominant token
+    const preds = runBatch(model, seqs).flatMap((r) => r.prediction);
+    expect(preds.filter((t) => t === 'b').length).toBeGreaterThan(preds.filter((t) => t === 'a').length);
+    expect(expl.primitive).toBe('harden of a1 + linear rest');
+    const names = result.program.statements.map((s) => s.name);
+    expect(names).toContain('hardened_a1');
+    expect(result.program.statements.find((s) => s.kind === 'project' && s.inp === 'token')).toBeDefined();
+    expect(result.program.statements.find((s) => s.kind === 'prediction')).toMatchObject({ terms: ['logits1', 'logits1_token'] });
+    expect(evaluate(result.program)).toBe(1);
+  });
+
   it('keeps an MLP opaque with an input->effect table when no primitive keeps the predictions', async () => {
     const V = VOCAB3.length;
     // out = step(x_a - 0.35): "a is at least 35%", which no primitive of the library states (exists uses 0.1)

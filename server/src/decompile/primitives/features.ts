@@ -7,11 +7,28 @@ import type { Dense } from './linalg';
 /** A candidate replacement for an MLP line: an element-wise function, or an alias of one input (no_op/keep_one). */
 export type MlpCandidate =
   /** `input` set: a single-input primitive applied to that input only (the others are dropped). */
-  | { kind: 'fn'; fn: ElementwiseFn; label: string; input?: number }
-  | { kind: 'alias'; input: number; label: string };
+  | { kind: 'fn'; fn: ElementwiseFn; label: string; input?: number; additive?: boolean }
+  | { kind: 'alias'; input: number; label: string }
+  /** Every input read linearly: the MLP line disappears into its (projection) readers. */
+  | { kind: 'linear'; label: string };
+
+/** Inputs a candidate's features read linearly after its own block (additive candidates and `linear`). */
+export function linearRest(c: MlpCandidate, inputCount: number): number[] {
+  if (c.kind === 'linear') return [...Array(inputCount).keys()];
+  if (c.kind === 'fn' && c.additive) return [...Array(inputCount).keys()].filter((k) => k !== c.input);
+  return [];
+}
 
 /** Output size of a candidate for the given input bases. */
 export function candidateSize(c: MlpCandidate, inputs: readonly Basis[]): number {
+  const rest = linearRest(c, inputs.length).reduce((n, k) => n + inputs[k].size, 0);
+  if (c.kind === 'linear') return rest;
+  if (c.kind === 'fn' && c.additive) return ownSize({ ...c, additive: false }, inputs) + rest;
+  return ownSize(c, inputs);
+}
+
+function ownSize(c: MlpCandidate, inputs: readonly Basis[]): number {
+  if (c.kind === 'linear') return 0;
   if (c.kind === 'alias') return inputs[c.input].size;
   const n = inputs[c.input ?? 0].size;
   switch (c.fn.name) {
@@ -43,6 +60,25 @@ export function candidateSize(c: MlpCandidate, inputs: readonly Basis[]): number
  * interpreter's (interpreter/elementwise.ts), so the fitted readout sees exactly what the program will compute.
  */
 export function features(c: MlpCandidate, xs: readonly Dense[], inputs: readonly Basis[]): Dense {
+  const rest = linearRest(c, inputs.length);
+  if (rest.length === 0) return ownFeatures(c, xs, inputs);
+  // [f(x_k) | x_j for the other inputs]: the primitive on one input plus a linear read of the rest
+  const blocks = [...(c.kind === 'fn' ? [ownFeatures({ ...c, additive: false }, xs, inputs)] : []), ...rest.map((k) => xs[k])];
+  const rows = xs[0].rows;
+  const cols = blocks.reduce((n, b) => n + b.cols, 0);
+  const data = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let at = r * cols;
+    for (const b of blocks) {
+      data.set(b.data.subarray(r * b.cols, (r + 1) * b.cols), at);
+      at += b.cols;
+    }
+  }
+  return { rows, cols, data };
+}
+
+function ownFeatures(c: MlpCandidate, xs: readonly Dense[], inputs: readonly Basis[]): Dense {
+  if (c.kind === 'linear') throw new Error('linear has no own features');
   const rows = xs[0].rows;
   const m = candidateSize(c, inputs);
   const out: Basis = { kind: 'feature', size: m, labels: [] };
@@ -122,6 +158,14 @@ export function mlpCandidates(ctx: CandidateContext): MlpCandidate[] {
     inputs.forEach((b, k) => {
       for (const c of singleInput(b, ctx.viaAttention[k], ctx.specialIds)) {
         if (c.kind === 'fn' && c.fn.name !== 'erase') out.push({ ...c, input: k, label: `${c.label} of ${ctx.names[k]}` });
+      }
+    });
+    // The MLP may add a function of one input to linear reads of the others (e.g. Dyck: diff(a1) plus token and
+    // position terms); readers that are projections can carry the linear parts as extra projection lines.
+    out.push({ kind: 'linear', label: 'linear' });
+    inputs.forEach((b, k) => {
+      for (const c of singleInput(b, ctx.viaAttention[k], ctx.specialIds)) {
+        if (c.kind === 'fn' && c.fn.name !== 'erase') out.push({ ...c, input: k, additive: true, label: `${c.label} of ${ctx.names[k]} + linear rest` });
       }
     });
     return out;

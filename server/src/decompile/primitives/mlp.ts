@@ -3,9 +3,9 @@
 // the readout C, or keep it opaque with an input->effect table. Every MLP line gets neuron provenance either way.
 import { inferBases } from '../../program/bases';
 import type { Basis, ElementwiseFn, NeuronRef, OpaqueMlp, Program, Statement } from '../../program/types';
-import { cloneProgram, eliminateDeadCode, freshName, readsOf } from './graph';
-import { type Dense, fromMatrix, fvu, leastSquares, matmul, transpose } from './linalg';
-import { type MlpCandidate, features, mlpCandidates } from './features';
+import { cloneProgram, eliminateDeadCode, freshMatrixName, freshName, readsOf } from './graph';
+import { type Dense, fromMatrix, fvu, leastSquares, matmul, toMatrix, transpose } from './linalg';
+import { type MlpCandidate, candidateSize, features, linearRest, mlpCandidates } from './features';
 import { attributeNeurons, neuronDetails } from './neurons';
 import { runOpaqueMlp } from './opaque';
 import { RebaseError, rebaseReaders } from './rewrite';
@@ -52,6 +52,16 @@ export function collectRows(
     }
     return { rows, cols, data };
   });
+}
+
+function featureKey(f: Dense, extra: string): string {
+  let h = 0x811c9dc5;
+  const view = new DataView(new ArrayBuffer(8));
+  for (const v of f.data) {
+    view.setFloat64(0, v);
+    for (let b = 0; b < 8; b++) h = Math.imul(h ^ view.getUint8(b), 0x01000193) >>> 0;
+  }
+  return `${f.cols}:${h}:${extra}`;
 }
 
 function identifierPart(label: string, index: number): string {
@@ -116,6 +126,9 @@ export function replaceMlpLine(
   bases: readonly Basis[],
   neurons: NeuronRef[] | undefined,
 ): { program: Program; name: string } {
+  const rest = linearRest(cand, stmt.inputs.length);
+  if (rest.length > 0) return replaceAdditive(program, stmt, cand, c, bases, neurons, rest);
+  if (cand.kind === 'linear') throw new RebaseError('linear without inputs');
   const tag = cand.kind === 'alias' ? 'noop' : cand.fn.name;
   if (cand.kind === 'alias') {
     // no_op / keep_one: no line; readers read the input directly through C·A.
@@ -139,6 +152,80 @@ export function replaceMlpLine(
   const next = cloneProgram(program);
   next.statements = program.statements.map((s) => (s === stmt ? line : s));
   return { program: rebaseReaders(next, stmt.name, name, c, tag), name };
+}
+
+function rowBlock(c: Dense, from: number, count: number): Dense {
+  return { rows: count, cols: c.cols, data: c.data.slice(from * c.cols, (from + count) * c.cols) };
+}
+
+/**
+ * Additive replacement: out ≈ f(x_k)·C_f + Σ_j x_j·C_j. Only projection readers can carry the linear parts (as extra
+ * projection lines of x_j, which the merge step sums into existing projections of the same input).
+ */
+function replaceAdditive(
+  program: Program,
+  stmt: Statement & { kind: 'elementwise' },
+  cand: MlpCandidate,
+  c: Dense,
+  bases: readonly Basis[],
+  neurons: NeuronRef[] | undefined,
+  rest: number[],
+): { program: Program; name: string } {
+  const readers = program.statements.filter((s) => readsOf(s).includes(stmt.name));
+  for (const r of readers) {
+    if (r.kind !== 'project' || r.op.kind !== 'matrix' || r.specialOp) throw new RebaseError(`${r.name} is not a matrix projection`);
+  }
+  const next = cloneProgram(program);
+  let offset = 0;
+  let name = '';
+  let statements: Statement[] = program.statements.filter((s) => s !== stmt);
+  if (cand.kind === 'fn') {
+    const own = candidateSize({ ...cand, additive: false }, bases);
+    name = freshName(program, primitiveName(cand.fn, [stmt.inputs[cand.input ?? 0]], [bases[cand.input ?? 0]]));
+    const provenance = stmt.provenance ? { ...stmt.provenance, mlp: true, ...(neurons ? { neurons } : {}) } : undefined;
+    const line: Statement = { kind: 'elementwise', name, line: 0, fn: cand.fn, inputs: [stmt.inputs[cand.input ?? 0]], ...(provenance ? { provenance } : {}) };
+    statements = program.statements.map((s) => (s === stmt ? line : s));
+    offset = own;
+  }
+  const taken = new Set<string>();
+  const added = new Map<string, Statement[]>();
+  for (const r of readers) {
+    if (r.kind !== 'project' || r.op.kind !== 'matrix') continue;
+    const b = next.matrices.get(r.op.ref);
+    if (!b) throw new RebaseError(`matrix ${r.op.ref} is missing`);
+    let at = offset;
+    const extra: Statement[] = [];
+    for (const k of rest) {
+      const size = bases[k].size;
+      const ref = freshMatrixName(next, `${r.op.ref}_${stmt.inputs[k]}`);
+      next.matrices.set(ref, toMatrix(matmul(rowBlock(c, at, size), fromMatrix(b))));
+      at += size;
+      const pname = freshName(program, `${r.name}_${stmt.inputs[k]}`, taken);
+      taken.add(pname);
+      extra.push({ kind: 'project', name: pname, line: 0, inp: stmt.inputs[k], op: { kind: 'matrix', ref }, ...(r.provenance ? { provenance: r.provenance } : {}) });
+    }
+    added.set(r.name, extra);
+  }
+  // Insert the new projections after their reader and list them in the prediction next to it.
+  const out: Statement[] = [];
+  for (const s of statements) {
+    if (s.kind === 'prediction') {
+      out.push({ ...s, terms: s.terms.flatMap((t) => [t, ...(added.get(t) ?? []).map((e) => e.name)]) });
+      continue;
+    }
+    out.push(s);
+    out.push(...(added.get(s.name) ?? []));
+  }
+  next.statements = out;
+  if (cand.kind !== 'fn') {
+    // linear: the line is gone, the readers' own rows are empty
+    const kept = cloneProgram(next);
+    kept.statements = next.statements.filter((s) => !readers.includes(s)).map((s) =>
+      s.kind === 'prediction' ? { ...s, terms: s.terms.filter((t) => !readers.some((r) => r.name === t)) } : s,
+    );
+    return { program: kept, name: stmt.inputs[0] };
+  }
+  return { program: rebaseReaders(next, stmt.name, name, rowBlock(c, 0, offset), cand.fn.name), name };
 }
 
 function topEntries(values: Float64Array, labels: readonly string[], k: number): { label: string; value: number }[] {
@@ -289,9 +376,15 @@ export async function convertMlps(
       maxProduct: opts.maxProduct,
     });
     const fits: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
+    // Candidates with the same features (e.g. harden, forall and sharpen of a one-hot input) are one candidate:
+    // the first in the paper's order stands for them.
+    const seenFeatures = new Set<string>();
     for (const cand of candidates) {
       session.checkCancelled();
       const f = features(cand, xs, bases);
+      const key = featureKey(f, cand.kind === 'alias' ? `alias${cand.input}` : '');
+      if (seenFeatures.has(key)) continue;
+      seenFeatures.add(key);
       const c = leastSquares(f, run.output);
       const score: CandidateScore = { label: cand.label, fvu: fvu(matmul(f, c), run.output) };
       explanation.candidates.push(score);
