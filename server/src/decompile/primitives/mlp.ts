@@ -375,37 +375,59 @@ export async function convertMlps(
       viaAttention: stmt.inputs.map((n) => viaAttention(program, n)),
       maxProduct: opts.maxProduct,
     });
-    const fits: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
     // Candidates with the same features (e.g. harden, forall and sharpen of a one-hot input) are one candidate:
     // the first in the paper's order stands for them.
     const seenFeatures = new Set<string>();
-    for (const cand of candidates) {
-      session.checkCancelled();
-      const f = features(cand, xs, bases);
-      const key = featureKey(f, cand.kind === 'alias' ? `alias${cand.input}` : '');
-      if (seenFeatures.has(key)) continue;
-      seenFeatures.add(key);
-      const c = leastSquares(f, run.output);
-      const score: CandidateScore = { label: cand.label, fvu: fvu(matmul(f, c), run.output) };
-      explanation.candidates.push(score);
-      if (score.fvu < opts.maxFvu) fits.push({ cand, c, score });
-    }
-    fits.sort((a, b) => a.score.fvu - b.score.fvu);
-    let best: { program: Program; name: string; label: string; match: number; rank: number } | undefined;
-    for (const fit of fits.slice(0, opts.evaluations)) {
-      let trial: { program: Program; name: string };
-      try {
-        trial = replaceMlpLine(program, stmt, fit.cand, fit.c, bases, attribution.neurons);
-      } catch (err) {
-        if (err instanceof RebaseError) continue;
-        throw err;
+    const fit = (list: MlpCandidate[]): { cand: MlpCandidate; c: Dense; score: CandidateScore }[] => {
+      const out: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
+      for (const cand of list) {
+        session.checkCancelled();
+        const f = features(cand, xs, bases);
+        const key = featureKey(f, cand.kind === 'alias' ? `alias${cand.input}` : '');
+        if (seenFeatures.has(key)) continue;
+        seenFeatures.add(key);
+        const c = leastSquares(f, run.output);
+        const score: CandidateScore = { label: cand.label, fvu: fvu(matmul(f, c), run.output) };
+        explanation.candidates.push(score);
+        if (score.fvu < opts.maxFvu) out.push({ cand, c, score });
       }
-      const cleaned = eliminateDeadCode(trial.program);
-      const match = await session.evaluate(cleaned, opts.accept);
-      fit.score.match = match;
-      // The paper prefers no_op on near-ties (a +0.01 bonus): an alias is the simplest explanation.
-      const rank = match + (fit.cand.kind === 'alias' ? 0.01 : 0);
-      if (!best || rank > best.rank) best = { program: cleaned, name: trial.name, label: fit.cand.label, match, rank };
+      return out.sort((a, b) => a.score.fvu - b.score.fvu);
+    };
+    let best: { program: Program; name: string; label: string; match: number; rank: number } | undefined;
+    const tryFits = async (fits: { cand: MlpCandidate; c: Dense; score: CandidateScore }[]): Promise<void> => {
+      for (const f of fits.slice(0, opts.evaluations)) {
+        let trial: { program: Program; name: string };
+        try {
+          trial = replaceMlpLine(program, stmt, f.cand, f.c, bases, attribution.neurons);
+        } catch (err) {
+          if (err instanceof RebaseError) continue;
+          throw err;
+        }
+        const cleaned = eliminateDeadCode(trial.program);
+        const match = await session.evaluate(cleaned, opts.accept);
+        f.score.match = match;
+        // The paper prefers no_op on near-ties (a +0.01 bonus): an alias is the simplest explanation.
+        const rank = match + (f.cand.kind === 'alias' ? 0.01 : 0);
+        if (!best || rank > best.rank) best = { program: cleaned, name: trial.name, label: f.cand.label, match, rank };
+      }
+    };
+    // Pure primitives first. Additive ones (a primitive plus linear reads of the other inputs) fit almost anything
+    // when an input is as wide as the position basis, so they come second, only when no pure one is accepted, and
+    // only for the four single-input primitives that fit best on their own (plus `linear`).
+    const additive = (c: MlpCandidate): boolean => c.kind === 'linear' || (c.kind === 'fn' && c.additive === true);
+    const pure = fit(candidates.filter((c) => !additive(c)));
+    await tryFits(pure);
+    let fitted = pure.length;
+    const accepted = (): boolean => best !== undefined && best.match >= opts.accept;
+    if (!accepted() && candidates.some(additive)) {
+      const ranked = explanation.candidates
+        .filter((sc) => candidates.some((c) => c.kind === 'fn' && c.input !== undefined && !c.additive && c.label === sc.label))
+        .sort((a, b) => a.fvu - b.fvu)
+        .slice(0, 4)
+        .map((sc) => `${sc.label} + linear rest`);
+      const extra = fit(candidates.filter((c) => c.kind === 'linear' || (additive(c) && ranked.includes(c.label))));
+      fitted += extra.length;
+      await tryFits(extra);
     }
     if (best && best.match >= opts.accept) {
       program = best.program;
@@ -415,7 +437,7 @@ export async function convertMlps(
       session.steps.push({ stage: 'mlp', line: originalName, choice: best.label, match: best.match });
     } else {
       if (best) explanation.match = best.match;
-      keepOpaque(fits.length === 0 ? `no primitive fits with FVU < ${opts.maxFvu}` : undefined);
+      keepOpaque(fitted === 0 ? `no primitive fits with FVU < ${opts.maxFvu}` : undefined);
     }
   }
   session.report('primitives: MLPs', 1);
