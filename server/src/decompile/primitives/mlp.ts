@@ -391,7 +391,9 @@ export async function convertMlps(
         explanation.candidates.push(score);
         if (score.fvu < opts.maxFvu) out.push({ cand, c, score });
       }
-      return out.sort((a, b) => a.score.fvu - b.score.fvu);
+      // FVUs that differ only numerically (exact fits) are ties: keep the paper's order (no_op first) among them.
+      const tier = (x: number): number => Math.round(x * 1e4);
+      return out.sort((a, b) => tier(a.score.fvu) - tier(b.score.fvu));
     };
     let best: { program: Program; name: string; label: string; match: number; rank: number } | undefined;
     const tryFits = async (fits: { cand: MlpCandidate; c: Dense; score: CandidateScore }[]): Promise<void> => {
