@@ -111,7 +111,10 @@ describe('RASP extension in code-server', () => {
 
     // The emitted program, or its faithful twin when no pruned program kept the target match.
     const tab = s.page.locator('.tabs-container .tab.active', { hasText: new RegExp(`${modelName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.unpruned)?\\.rasp`) });
-    await tab.waitFor({ state: 'visible', timeout: 12 * 60_000 });
+    // Fail fast with the extension's own message when extraction fails.
+    const failed = s.page.locator('.notifications-toasts .notification-toast', { hasText: /Decompiling failed|Decompiling:/ }).first();
+    await Promise.race([tab.waitFor({ state: 'visible', timeout: 12 * 60_000 }), failed.waitFor({ state: 'visible', timeout: 12 * 60_000 })]);
+    if (await failed.isVisible()) throw new Error(`extraction failed: ${await failed.innerText()}`);
     const seconds = (Date.now() - t0) / 1000;
     const opened = (await tab.innerText()).replace(/\s+/g, '').trim();
     console.log(`bench: "Decompile" clicked -> ${opened} opened in ${seconds.toFixed(1)} s`);
