@@ -223,7 +223,8 @@ function replaceAdditive(
     kept.statements = next.statements.filter((s) => !readers.includes(s)).map((s) =>
       s.kind === 'prediction' ? { ...s, terms: s.terms.filter((t) => !readers.some((r) => r.name === t)) } : s,
     );
-    return { program: kept, name: stmt.inputs[0] };
+    // no line is left: the explanation names the inputs the readers now read directly
+    return { program: kept, name: stmt.inputs.join('+') };
   }
   return { program: rebaseReaders(next, stmt.name, name, rowBlock(c, 0, offset), cand.fn.name), name };
 }
@@ -408,8 +409,9 @@ export async function convertMlps(
         const cleaned = eliminateDeadCode(trial.program);
         const match = await session.evaluate(cleaned, opts.accept);
         f.score.match = match;
-        // The paper prefers no_op on near-ties (a +0.01 bonus): an alias is the simplest explanation.
-        const rank = match + (f.cand.kind === 'alias' ? 0.01 : 0);
+        // The paper prefers no_op on near-ties (a +0.01 bonus): an alias is the simplest explanation. `linear` (every
+        // input read linearly, no line left) is its unsplit-MLP counterpart and gets the same bonus.
+        const rank = match + (f.cand.kind === 'alias' || f.cand.kind === 'linear' ? 0.01 : 0);
         if (!best || rank > best.rank) best = { program: cleaned, name: trial.name, label: f.cand.label, match, rank };
       }
     };
