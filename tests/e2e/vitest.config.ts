@@ -9,6 +9,6 @@ export default defineConfig({
     hookTimeout: 25 * 60_000,
     pool: 'forks',
     fileParallelism: false,
-    reporters: ['verbose'],
+    reporters: ['verbose', ['json', { outputFile: 'out/test-results/e2e.json' }]],
   },
 });
