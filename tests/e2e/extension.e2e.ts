@@ -110,7 +110,7 @@ describe('RASP extension in code-server', () => {
     expect(stillRunning).toBeGreaterThan(0);
 
     // The emitted program, or its faithful twin when no pruned program kept the target match.
-    const tab = s.page.locator('.tabs-container .tab.active', { hasText: new RegExp(`${modelName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.unpruned)?\\.rasp`) });
+    const tab = s.page.locator('.tabs-container .tab.active', { hasText: new RegExp(`^\\s*${modelName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\.unpruned)?\\s*\\.rasp`) });
     // Fail fast with the extension's own message when extraction fails.
     const failed = s.page.locator('.notifications-toasts .notification-toast', { hasText: /Decompiling failed|Decompiling:/ }).first();
     await Promise.race([tab.waitFor({ state: 'visible', timeout: 12 * 60_000 }), failed.waitFor({ state: 'visible', timeout: 12 * 60_000 })]);
