@@ -230,7 +230,8 @@ describe('RASP extension in code-server', () => {
     await s.page.keyboard.press('F9');
     await s.page.keyboard.press('F5');
     await s.page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: 60_000 });
-    // stopOnEntry stops first; continue to the breakpoint.
+    // stopOnEntry stops first; continue to the breakpoint (the Run view shows why the session is paused).
+    await s.page.keyboard.press('Control+Shift+D');
     await s.page.getByText(/Paused on entry/i).first().waitFor({ state: 'visible', timeout: 30_000 });
     await s.page.keyboard.press('F5');
     await s.page.getByText(/Paused on breakpoint/i).first().waitFor({ state: 'visible', timeout: 30_000 });
