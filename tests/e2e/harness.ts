@@ -91,6 +91,8 @@ export async function startVsCode(
         'window.commandCenter': false,
         'git.openRepositoryInParentFolders': 'never',
         'files.autoSave': 'off',
+        // Hovers open below the line, where tall ones (heatmaps) have room.
+        'editor.hover.above': false,
         'git.enabled': false,
         'workbench.secondarySideBar.defaultVisibility': 'hidden',
         'chat.commandCenter.enabled': false,
@@ -236,7 +238,10 @@ export async function gotoLine(page: Page, line: number): Promise<{ x: number; y
 /** Where the cursor's line starts on screen in the focused editor. */
 export async function cursorLine(page: Page): Promise<{ x: number; y: number; height: number; charWidth: number }> {
   const editor = page.locator(ACTIVE_EDITOR).first();
+  // The line highlight is drawn only while the editor has focus: give it focus back if a widget took it.
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
   const current = editor.locator('.view-overlays .current-line').first();
+  if (!(await current.count())) await editor.locator('.view-lines').first().focus().catch(() => undefined);
   await current.waitFor({ state: 'attached', timeout: 5000 });
   const lineBox = await current.boundingBox();
   const textBox = await editor.locator('.view-lines').first().boundingBox();
