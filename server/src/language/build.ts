@@ -17,7 +17,7 @@ import type {
   SpecialIds,
   Statement,
 } from '../program/types';
-import { basisOfStatement, posBasis, ProgramError, tokenBasis } from '../program/bases';
+import { basisOfStatement, exprChildren, posBasis, ProgramError, tokenBasis } from '../program/bases';
 import { parseAnnotation, type AnnotationPart, type ParsedAnnotation } from '../program/provenance';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -641,7 +641,7 @@ class Builder {
           if (b && e.key.kind === 'num' && (!Number.isInteger(e.key.value) || e.key.value < 0 || e.key.value >= b.size)) {
             this.error(`index ${e.key.value} is outside '${e.target}' (size ${b.size})`, where);
           }
-          walk(e.key);
+          exprChildren(e).forEach(walk);
           break;
         }
         case 'ref': {
@@ -651,17 +651,8 @@ class Builder {
           }
           break;
         }
-        case 'unary':
-          walk(e.arg);
-          break;
-        case 'binary':
-          walk(e.left);
-          walk(e.right);
-          break;
-        case 'call':
-          e.args.forEach(walk);
-          break;
         default:
+          exprChildren(e).forEach(walk);
           break;
       }
     };

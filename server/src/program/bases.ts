@@ -61,29 +61,27 @@ export function isBooleanExpr(expr: Expr): boolean {
   return false;
 }
 
+/** The direct sub-expressions of an expression (an index key, operands, call arguments): one traversal for every walker. */
+export function exprChildren(expr: Expr): readonly Expr[] {
+  switch (expr.kind) {
+    case 'index':
+      return [expr.key];
+    case 'unary':
+      return [expr.arg];
+    case 'binary':
+      return [expr.left, expr.right];
+    case 'call':
+      return expr.args;
+    default:
+      return [];
+  }
+}
+
 /** Names of variables an expression reads (refs and index targets), excluding the predicate names q,k,inp,out. */
 export function exprRefs(expr: Expr, out: Set<string> = new Set()): Set<string> {
-  switch (expr.kind) {
-    case 'ref':
-      out.add(expr.name);
-      break;
-    case 'index':
-      out.add(expr.target);
-      exprRefs(expr.key, out);
-      break;
-    case 'unary':
-      exprRefs(expr.arg, out);
-      break;
-    case 'binary':
-      exprRefs(expr.left, out);
-      exprRefs(expr.right, out);
-      break;
-    case 'call':
-      for (const a of expr.args) exprRefs(a, out);
-      break;
-    default:
-      break;
-  }
+  if (expr.kind === 'ref') out.add(expr.name);
+  if (expr.kind === 'index') out.add(expr.target);
+  for (const child of exprChildren(expr)) exprRefs(child, out);
   return out;
 }
 
@@ -163,11 +161,8 @@ export function checkExpr(program: Program, stmt: Statement, expr: Expr, ctx: Ex
         break;
       }
       case 'unary':
-        walk(e.arg);
-        break;
       case 'binary':
-        walk(e.left);
-        walk(e.right);
+        exprChildren(e).forEach(walk);
         break;
       case 'call': {
         const arity = EXPR_FUNCTIONS[e.fn];
