@@ -7,7 +7,8 @@ import { randomWeights } from '../../server/src/model/weights';
 import type { Gpt2Config } from '../../server/src/model/types';
 import { runBatch } from '../../server/src/interpreter';
 import { buildPathGraph, foldModel, initialState, originalForward, pruneDangling } from '../../server/src/decompile/reparameterize';
-import { MaskedModel } from '../../server/src/decompile/prune/masked';
+import { MaskedModel, type HeadScores } from '../../server/src/decompile/prune/masked';
+import { cleanupStage3, configEdges, fixedScores, initialBeta, selectorUnits } from '../../server/src/decompile/prune/selectors';
 import { makeBatch, disposeBatch } from '../../server/src/decompile/prune/train';
 import { emitProgram } from '../../server/src/decompile/emit/program';
 import { getTask } from '../../server/src/tasks';
@@ -96,6 +97,88 @@ describe('re-parameterization and emission', () => {
           expect(program.statements.at(-1)?.kind).toBe('prediction');
           for (const st of program.statements) expect(st.provenance).toBeDefined();
         }
+      } finally {
+        disposeBatch(batch);
+        model.dispose();
+      }
+    });
+  }
+
+  for (const [nLayer, nHead] of [
+    [1, 2],
+    [2, 2],
+  ] as const) {
+    it(`stage 3: the program computes the selector-masked network's logits (${nLayer} layer(s), ${nHead} heads, random units and beta)`, () => {
+      const config = tinyConfig(nLayer, nHead, 8);
+      const rng = new Rng(40 + nLayer);
+      const weights = randomWeights(config, () => rng.next(), 0.4);
+      const graph = buildPathGraph(nLayer, nHead);
+      const folded = foldModel(config, weights);
+      const state = initialState(graph, folded, Array.from({ length: 2 * nLayer + 1 }, () => 0.5 + rng.next()));
+      for (let i = 0; i < state.logVar.length; i++) state.logVar[i] += rng.next() - 0.5;
+      for (let i = 0; i < state.oa.length; i++) state.oa[i] = 0.3 * rng.normal();
+      for (let i = 0; i < state.bc.length; i++) state.bc[i] += 0.3 * rng.normal();
+      const model = new MaskedModel(graph, folded, state);
+      const seqs = sequences(rng, 5);
+      const batch = makeBatch(folded, task, 'ce', seqs, null);
+      const V = folded.V;
+      const logitsOf = (mask: Float32Array, scores?: HeadScores): Float32Array =>
+        tf.tidy(() => {
+          const M = tf.tile(tf.tensor2d(mask, [1, mask.length]), [batch.B, 1]) as tf.Tensor2D;
+          return model.forward(batch, M, null, Uint8Array.from(mask, (m) => (m > 0 ? 0 : 1)), scores).dataSync() as Float32Array;
+        });
+      const maxRel = (a: Float32Array, b: ArrayLike<number>[]): number => {
+        let maxDiff = 0;
+        let scale = 1;
+        seqs.forEach((seq, r) => {
+          for (let i = 0; i < seq.length * V; i++) {
+            maxDiff = Math.max(maxDiff, Math.abs(a[r * batch.T * V + i] - b[r][i]));
+            scale = Math.max(scale, Math.abs(b[r][i]));
+          }
+        });
+        return maxDiff / scale;
+      };
+      try {
+        let selects = 0;
+        let emptyHeads = 0;
+        for (let trial = 0; trial < 4; trial++) {
+          const mask2 = Float32Array.from(graph.edges, () => (rng.next() < 0.7 ? 1 : 0));
+          pruneDangling(graph, mask2);
+          const units = selectorUnits(graph, mask2);
+          const U = units.kEdge.length;
+          // every unit on with the initial beta is the stage-2 network (query-only terms cancel in the softmax)
+          const full = { ...units, beta: initialBeta(graph, folded, state, mask2, units), keep: new Float32Array(U).fill(1) };
+          const stage2 = logitsOf(mask2);
+          const asRows = (x: Float32Array): Float32Array[] => seqs.map((_, r) => x.subarray(r * batch.T * V, (r + 1) * batch.T * V));
+          expect(maxRel(logitsOf(mask2, fixedScores(graph, folded, full)), asRows(stage2))).toBeLessThan(1e-4);
+          // random unit mask and beta, then the unused-path cleanup
+          // trial 0 prunes every unit: each live head attends uniformly (`s=[]`)
+          const keep0 = Float32Array.from({ length: U }, () => (trial > 0 && rng.next() < 0.5 ? 1 : 0));
+          const beta = Float32Array.from({ length: U * folded.dh }, () => rng.normal());
+          const { mask, keep } = cleanupStage3(graph, mask2, units, keep0);
+          const sel = { ...units, beta, keep };
+          const out = logitsOf(mask, fixedScores(graph, folded, sel));
+          const { program, edges } = emitProgram({ graph, folded, state, mask, selectors: sel, vocab: [...task.vocab], objective: 'ce', task: task.name });
+          expect(edges).toBe(configEdges(graph, mask, keep));
+          const results = runBatch(program, seqs);
+          expect(maxRel(out, results.map((r) => r.logits))).toBeLessThan(1e-3);
+          // one select per kept unit, each with its layer, head and paths; aggregates sum their head's selects
+          const sels = program.statements.filter((st) => st.kind === 'select');
+          expect(sels.length).toBe(keep.reduce((a, k) => a + k, 0));
+          selects += sels.length;
+          for (const st of program.statements) {
+            expect(st.provenance).toBeDefined();
+            if (st.kind === 'select') expect(st.provenance!.paths.k).toBeDefined();
+            if (st.kind !== 'aggregate') continue;
+            if (st.selectors.length === 0) emptyHeads++;
+            for (const name of st.selectors) {
+              const s = sels.find((x) => x.name === name)!;
+              expect([s.provenance!.layer, s.provenance!.head]).toEqual([st.provenance!.layer, st.provenance!.head]);
+            }
+          }
+        }
+        expect(selects).toBeGreaterThan(0);
+        expect(emptyHeads).toBeGreaterThan(0);
       } finally {
         disposeBatch(batch);
         model.dispose();

@@ -1,14 +1,16 @@
 // Emission (d-rasp.md 2.1, 5.4): the pruned re-parameterized model as a D-RASP Program. Every variable carries an
 // embedding E (basis x d_model) with activation(i) = x(i) E; every select/project carries its op matrix
-//   pair select  A = (E_q s_q Wq~)(E_k s_k Wk~)^T        key-only  a = qc (E_k s_k Wk~)^T
+//   pair select  A = (E_q s_q Wq~)(E_k s_k Wk~)^T        key-only  a = beta (E_k s_k Wk~)^T
 //   project      B = E s_f Wu~                            bias      b = s_f (b_lm + ablated) Wu~ + beta_f Wu
-// with Wq~ = C diag(gamma) W_Q (centring and gamma folded) and s_c the learned 1/sqrt(var_c + eps). Terms that
+// with Wq~ = C diag(gamma) W_Q (centring and gamma folded), s_c the learned 1/sqrt(var_c + eps) and beta the
+// stage-3 query bias (by default the exact query constant: the stage-2 network). Terms that
 // depend only on the query cancel in the softmax and are dropped. Opaque MLP lines carry the exact weights.
 // The op matrices are exactly what the masked network computes, so the interpreter reproduces it.
 import type { Matrix, OpaqueMlp, Program, Provenance, Statement } from '../../program/types';
 import type { PathGraph } from '../reparameterize/graph';
 import { vecMat, type FoldedModel } from '../reparameterize/lln';
 import type { MaskedState } from '../prune/masked';
+import { configEdges, initialBeta, selectorUnits, type SelectorUnits } from '../prune/selectors';
 
 export interface EmitInput {
   graph: PathGraph;
@@ -16,6 +18,12 @@ export interface EmitInput {
   state: MaskedState;
   /** Final edge mask (1 = kept), after dangling pruning. */
   mask: Float32Array;
+  /**
+   * Stage-3 selectors (prune/selectors.ts): one select per kept product, one key-only select per kept key term with
+   * its learned beta. Without it every kept (q, k) pair is a select and the key-only ones use the exact query
+   * constant (the stage-2 network; the same thing with every unit on).
+   */
+  selectors?: SelectorUnits & { beta: Float32Array; keep: Float32Array };
   vocab: string[];
   objective: 'ce' | 'bce';
   task: string;
@@ -109,6 +117,15 @@ export function emitProgram(input: EmitInput): EmitResult {
   };
   const pathId = (e: number): string => graph.paths[graph.edges[e].source].id;
   const prov = (layer: number, head: number | null, mlp: boolean, paths: Provenance['paths']): Provenance => ({ layer, head, mlp, paths });
+  const sel = input.selectors ?? defaultSelectors(input);
+  /** Kept units per head, in unit order (products q-major, then key-only terms). */
+  const unitsOf = new Map<string, number[]>();
+  sel.keep.forEach((k, u) => {
+    if (k <= 0) return;
+    const c = graph.consumers[graph.edges[sel.kEdge[u]].consumer];
+    const key = `${c.layer}-${c.head}`;
+    unitsOf.set(key, [...(unitsOf.get(key) ?? []), u]);
+  });
 
   for (let l = 0; l < folded.nLayer; l++) {
     const L = folded.layers[l];
@@ -121,24 +138,33 @@ export function emitProgram(input: EmitInput): EmitResult {
       const H = L.heads[h];
       const sq = scaleOf(state, qi, eps);
       const sk = scaleOf(state, ki, eps);
-      const qSide = kept(qi).map((e) => ({ e, v: varOf(e), M: embedTimes(varOf(e).E, varOf(e).rows, H.q, d, dh, sq) }));
-      const kSide = kept(ki).map((e) => ({ e, v: varOf(e), M: embedTimes(varOf(e).E, varOf(e).rows, H.k, d, dh, sk) }));
-      const selectors: string[] = [];
-      for (const q of qSide) {
-        for (const k of kSide) {
-          const name = `s${++nSel}`;
-          const ref = addMatrix(q.v.rows, k.v.rows, timesT(q.M, q.v.rows, k.M, k.v.rows, dh));
-          statements.push({ kind: 'select', name, line: 0, q: q.v.name, k: k.v.name, op: { kind: 'matrix', ref }, provenance: prov(l, h, false, { q: pathId(q.e), k: pathId(k.e) }) });
-          selectors.push(name);
+      // each side's LN'd projection of its variable's basis, computed once per edge
+      const sides = new Map<number, Float64Array>();
+      const side = (e: number, W: Float32Array, s: number): Float64Array => {
+        let M = sides.get(e);
+        if (!M) {
+          M = embedTimes(varOf(e).E, varOf(e).rows, W, d, dh, s);
+          sides.set(e, M);
         }
-      }
-      // query-side constant (q bias, LN beta, constant residual, ablated query inputs) dotted with each key
-      const qc = Float64Array.from(vecMat(consumerConstant(input, qi), H.q, d, dh));
-      for (let i = 0; i < dh; i++) qc[i] = qc[i] * sq + H.cQ[i];
-      for (const k of kSide) {
+        return M;
+      };
+      const selectors: string[] = [];
+      for (const u of unitsOf.get(`${l}-${h}`) ?? []) {
+        const ke = sel.kEdge[u];
+        const qe = sel.qEdge[u];
+        const kv = varOf(ke);
+        const K = side(ke, H.k, sk);
         const name = `s${++nSel}`;
-        const ref = addMatrix(1, k.v.rows, timesT(qc, 1, k.M, k.v.rows, dh));
-        statements.push({ kind: 'select', name, line: 0, k: k.v.name, op: { kind: 'matrix', ref }, provenance: prov(l, h, false, { k: pathId(k.e) }) });
+        if (qe >= 0) {
+          const qv = varOf(qe);
+          const ref = addMatrix(qv.rows, kv.rows, timesT(side(qe, H.q, sq), qv.rows, K, kv.rows, dh));
+          statements.push({ kind: 'select', name, line: 0, q: qv.name, k: kv.name, op: { kind: 'matrix', ref }, provenance: prov(l, h, false, { q: pathId(qe), k: pathId(ke) }) });
+        } else {
+          // beta (everything constant on the query side) dotted with the key
+          const beta = Float64Array.from(sel.beta.subarray(u * dh, (u + 1) * dh));
+          const ref = addMatrix(1, kv.rows, timesT(beta, 1, K, kv.rows, dh));
+          statements.push({ kind: 'select', name, line: 0, k: kv.name, op: { kind: 'matrix', ref }, provenance: prov(l, h, false, { k: pathId(ke) }) });
+        }
         selectors.push(name);
       }
       const sv = scaleOf(state, vi, eps);
@@ -220,11 +246,13 @@ export function emitProgram(input: EmitInput): EmitResult {
     matrices,
     mlps,
   };
-  let edges = 0;
-  mask.forEach((m) => {
-    if (m > 0) edges++;
-  });
-  return { program, edges };
+  return { program, edges: configEdges(graph, mask, input.selectors ? input.selectors.keep : null) };
+}
+
+/** Every pair of kept q and k edges, and key-only terms with the exact query constant: the stage-2 network. */
+function defaultSelectors(input: EmitInput): SelectorUnits & { beta: Float32Array; keep: Float32Array } {
+  const units = selectorUnits(input.graph, input.mask);
+  return { ...units, beta: initialBeta(input.graph, input.folded, input.state, input.mask, units), keep: new Float32Array(units.kEdge.length).fill(1) };
 }
 
 function identity(d: number): Float64Array {

@@ -9,6 +9,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PathGraph } from '../reparameterize/graph';
 import type { FoldedModel } from '../reparameterize/lln';
+import { frozenLinear, type Linear } from './linear';
+import { MlpBank, type MlpWeights } from './mlps';
 
 export type Objective = 'ce' | 'bce';
 
@@ -26,17 +28,6 @@ export interface Batch {
   target: tf.Tensor3D;
 }
 
-type Linear = (x: tf.Tensor2D) => tf.Tensor2D;
-
-function frozenLinear(data: Float32Array, rows: number, cols: number): { fn: Linear; tensors: tf.Tensor[] } {
-  const w = tf.tensor2d(data, [rows, cols]);
-  const wt = tf.transpose(w);
-  const f = tf.customGrad((...args: unknown[]) => ({
-    value: tf.matMul(args[0] as tf.Tensor2D, w),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.matMul(dy as tf.Tensor2D, wt),
-  }));
-  return { fn: (x) => f(x) as tf.Tensor2D, tensors: [w, wt] };
-}
 
 /** Identity whose gradient is zero (tfjs has no stop_gradient). */
 export const stopGrad = tf.customGrad((...args: unknown[]) => ({
@@ -53,18 +44,34 @@ interface HeadT {
   cK: tf.Tensor1D;
 }
 
+/**
+ * Stage-3 hook (prune/selectors.ts): the attention logits of head (layer, head) before the 1/sqrt(d_head) scale
+ * and the causal mask, B x T x T, replacing q k^T. `proj.q(path)` / `proj.k(path)` give one path's linear-LN'd
+ * query / key projection (B x T x d_head, no constants). Returning null keeps the usual q k^T.
+ */
+export type HeadScores = (
+  layer: number,
+  head: number,
+  proj: { B: number; T: number; q: (path: number) => tf.Tensor3D; k: (path: number) => tf.Tensor3D },
+) => tf.Tensor3D | null;
+
 export interface MaskedState {
   logVar: Float32Array;
   oa: Float32Array;
   bc: Float32Array;
+  /** One weight set per MLP unit (graph.mlps order): learnable, frozen while pruning (prune/mlps.ts). */
+  mlps: MlpWeights[];
 }
+
+export type { MlpWeights };
 
 export class MaskedModel {
   readonly logVar: tf.Variable;
   readonly oa: tf.Variable;
   readonly bc: tf.Variable;
   private readonly heads: HeadT[][] = [];
-  private readonly mlps: { fc: Linear; fcB: tf.Tensor1D; proj: Linear; projB: tf.Tensor1D }[] = [];
+  /** MLP weights (one set per graph.mlps unit): frozen fast path unless `mlps.setTraining(true)`. */
+  readonly mlps: MlpBank;
   private readonly unembed: Linear;
   private readonly unembedB: tf.Tensor1D;
   /** Per consumer: E x k one-hot picking its edges' mask columns, and k x nPaths picking the sources. */
@@ -99,7 +106,6 @@ export class MaskedModel {
           cK: vec(h.cK),
         })),
       );
-      this.mlps.push({ fc: lin(layer.fc, d, 4 * d), fcB: vec(layer.fcB), proj: lin(layer.proj, 4 * d, d), projB: vec(layer.projB) });
     }
     this.unembed = lin(folded.unembed, d, folded.V);
     this.unembedB = vec(folded.unembedB);
@@ -120,6 +126,7 @@ export class MaskedModel {
     this.logVar = tf.variable(tf.tensor1d(init.logVar), true, undefined);
     this.oa = tf.variable(tf.tensor2d(init.oa, [graph.paths.length, d]), true);
     this.bc = tf.variable(tf.tensor2d(init.bc, [graph.consumers.length, d]), true);
+    this.mlps = new MlpBank(d, init.mlps);
   }
 
   state(): MaskedState {
@@ -127,6 +134,7 @@ export class MaskedModel {
       logVar: this.logVar.dataSync() as Float32Array,
       oa: this.oa.dataSync() as Float32Array,
       bc: this.bc.dataSync() as Float32Array,
+      mlps: this.mlps.weights(),
     };
   }
 
@@ -134,6 +142,7 @@ export class MaskedModel {
     this.logVar.assign(tf.tensor1d(s.logVar));
     this.oa.assign(tf.tensor2d(s.oa, [this.graph.paths.length, this.folded.d]));
     this.bc.assign(tf.tensor2d(s.bc, [this.graph.consumers.length, this.folded.d]));
+    this.mlps.set(s.mlps);
   }
 
   dispose(): void {
@@ -141,6 +150,7 @@ export class MaskedModel {
     this.logVar.dispose();
     this.oa.dispose();
     this.bc.dispose();
+    this.mlps.dispose();
   }
 
   private scale(c: number): tf.Tensor {
@@ -153,7 +163,7 @@ export class MaskedModel {
    * `absent[e]` = 1 marks edges that are off in every row (pruned by an earlier stage): their activations are
    * never computed, and heads or MLPs with no present value/input edge are skipped entirely.
    */
-  forward(batch: Batch, M: tf.Tensor2D, gate: tf.Tensor2D | null, absent?: Uint8Array): tf.Tensor3D {
+  forward(batch: Batch, M: tf.Tensor2D, gate: tf.Tensor2D | null, absent?: Uint8Array, headScores?: HeadScores): tf.Tensor3D {
     const { graph, folded } = this;
     const { B, T } = batch;
     const d = folded.d;
@@ -226,9 +236,20 @@ export class MaskedModel {
         const vi = graph.consumerIndex.get(`v-${l}-${h}`)!;
         const vEdges = graph.consumers[vi].edges.filter((e) => !absent?.[e]);
         if (vEdges.length === 0) continue;
-        const q = tf.reshape(tf.add(tf.mul(H.q(flat(consumerInput(qi))), this.scale(qi)), H.cQ), [B, T, dh]);
-        const k = tf.reshape(tf.add(tf.mul(H.k(flat(consumerInput(ki))), this.scale(ki)), H.cK), [B, T, dh]);
-        const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), batch.causal);
+        const pathProj = (map: Linear, ci: number) => (path: number): tf.Tensor3D => {
+          const a = acts[path];
+          if (!a) throw new Error(`internal: path ${graph.paths[path].id} is read but was not computed`);
+          return tf.reshape(tf.mul(map(flat(a)), this.scale(ci)), [B, T, dh]);
+        };
+        const raw =
+          headScores?.(l, h, { B, T, q: pathProj(H.q, qi), k: pathProj(H.k, ki) }) ??
+          tf.matMul(
+            tf.reshape(tf.add(tf.mul(H.q(flat(consumerInput(qi))), this.scale(qi)), H.cQ), [B, T, dh]),
+            tf.reshape(tf.add(tf.mul(H.k(flat(consumerInput(ki))), this.scale(ki)), H.cK), [B, T, dh]),
+            false,
+            true,
+          );
+        const scores = tf.add(tf.div(raw, Math.sqrt(dh)), batch.causal);
         const att = tf.softmax(scores);
         for (const e of vEdges) {
           const v = tf.reshape(tf.mul(H.v(flat(valueInput(vi, e))), this.scale(vi)), [B, T, dh]);
@@ -236,14 +257,20 @@ export class MaskedModel {
           acts[graph.edges[e].creates!] = tf.reshape(H.o(z), [B, T, d]);
         }
       }
-      const mi = graph.consumerIndex.get(`mlp-${l}`)!;
-      if (absent && graph.consumers[mi].edges.every((e) => absent[e])) continue;
-      const m = this.mlps[l];
-      const pre = tf.add(tf.mul(m.fc(flat(consumerInput(mi))), this.scale(mi)), m.fcB) as tf.Tensor2D;
-      // gelu_new(x) = x * sigmoid(2c(x + 0.044715 x^3)); sigmoid is far cheaper than tanh on wasm
-      const inner = tf.mul(tf.add(pre, tf.mul(tf.pow(pre, 3), 0.044715)), 2 * Math.sqrt(2 / Math.PI));
-      const act = tf.mul(pre, tf.sigmoid(inner)) as tf.Tensor2D;
-      acts[graph.pathIndex.get(`mlp-${l}`)!] = tf.reshape(tf.add(m.proj(act), m.projB), [B, T, d]);
+      graph.mlps.forEach((u, ui) => {
+        if (u.layer !== l) return;
+        const mi = u.consumer;
+        let input: tf.Tensor3D;
+        if (u.edge === null) {
+          if (absent && graph.consumers[mi].edges.every((e) => absent[e])) return;
+          input = consumerInput(mi);
+        } else {
+          // a split copy reads its one path like a value edge: m act + (1 - m) a, no b_c (method-pruning.md 2.2)
+          if (absent?.[u.edge]) return;
+          input = valueInput(mi, u.edge);
+        }
+        acts[u.path] = tf.reshape(this.mlps.apply(ui, flat(input), this.scale(mi)), [B, T, d]);
+      });
     }
     const li = graph.consumerIndex.get('lm_head')!;
     const logits = tf.add(tf.mul(this.unembed(flat(consumerInput(li))), this.scale(li)), this.unembedB);

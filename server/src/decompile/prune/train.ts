@@ -9,7 +9,7 @@ import { CancelledError } from '../../util/errors';
 import { Rng } from '../../util/rng';
 import { pruneDangling, type PathGraph } from '../reparameterize/graph';
 import type { FoldedModel } from '../reparameterize/lln';
-import { MaskedModel, stopGrad, type Batch, type MaskedState, type Objective } from './masked';
+import { MaskedModel, stopGrad, type Batch, type HeadScores, type MaskedState, type Objective } from './masked';
 
 export interface Hooks {
   signal?: AbortSignal;
@@ -256,15 +256,11 @@ interface MaskSample {
 }
 
 /**
- * One mask row per batch row (method-pruning.md 3.2): p = sigmoid(theta), w = p(1-p), m = clamp((p-u)/w + 1/2).
- * The forward value is m; theta's gradient is w inside the fractional window, scaled by B / (rows in the window).
+ * The per-unit part of the sampler, B x U (row-major): mu = clamp((p-u)/w + 1/2) with p = sigmoid(theta) and
+ * w = p(1-p); `frac[u]` counts the rows where unit u is strictly fractional (the rows its theta learns from).
  */
-export function sampleMasks(graph: PathGraph, units: Units, theta: Float32Array, B: number, rng: Rng): MaskSample {
-  const E = graph.edges.length;
-  const U = units.count;
-  const m = new Float32Array(B * E);
-  const g = new Float32Array(B * E);
-  const gate = new Float32Array(B * E);
+export function windowSample(theta: Float32Array, B: number, rng: Rng): { mu: Float32Array; frac: Int32Array; w: Float32Array } {
+  const U = theta.length;
   const mu = new Float32Array(B * U);
   const frac = new Int32Array(U);
   const w = new Float32Array(U);
@@ -280,6 +276,22 @@ export function sampleMasks(graph: PathGraph, units: Units, theta: Float32Array,
       mu[b * U + u] = v;
       if (v > 1e-3 && v < 1 - 1e-3) frac[u]++;
     }
+  }
+  return { mu, frac, w };
+}
+
+/**
+ * One mask row per batch row (method-pruning.md 3.2): p = sigmoid(theta), w = p(1-p), m = clamp((p-u)/w + 1/2).
+ * The forward value is m; theta's gradient is w inside the fractional window, scaled by B / (rows in the window).
+ */
+export function sampleMasks(graph: PathGraph, units: Units, theta: Float32Array, B: number, rng: Rng): MaskSample {
+  const E = graph.edges.length;
+  const m = new Float32Array(B * E);
+  const g = new Float32Array(B * E);
+  const gate = new Float32Array(B * E);
+  const { mu, frac, w } = windowSample(theta, B, rng);
+  const U = units.count;
+  for (let b = 0; b < B; b++) {
     for (let e = 0; e < E; e++) {
       const u = units.ofEdge[e];
       m[b * E + e] = u >= 0 ? mu[b * U + u] : 0;
@@ -306,7 +318,7 @@ export interface MatchResult {
 }
 
 /** Match accuracy (and mean faithfulness loss) of the masked model with a fixed mask on the eval sets. */
-export async function evaluate(ctx: PruneContext, mask: Float32Array): Promise<MatchResult> {
+export async function evaluate(ctx: PruneContext, mask: Float32Array, headScores?: HeadScores): Promise<MatchResult> {
   const { graph, folded, task } = ctx;
   const E = graph.edges.length;
   const V = folded.V;
@@ -327,7 +339,7 @@ export async function evaluate(ctx: PruneContext, mask: Float32Array): Promise<M
       try {
         const { logits, loss } = tf.tidy(() => {
           const M = tf.tile(tf.tensor2d(mask, [1, E]), [batch.B, 1]) as tf.Tensor2D;
-          const out = ctx.model.forward(batch, M, null, absent);
+          const out = ctx.model.forward(batch, M, null, absent, headScores);
           return { logits: out.dataSync() as Float32Array, loss: ctx.model.loss(batch, out, ctx.objective).dataSync()[0] };
         });
         lossSum += loss * batch.nScored;
