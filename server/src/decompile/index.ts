@@ -1,4 +1,4 @@
-// `extract`: checkpoint -> re-parameterization (LLN-A, paths) -> pruning (stages 1-2 + lambda search) -> emission
+// `extract`: checkpoint -> re-parameterization (LLN-A, paths) -> pruning (stages 1-3 + lambda search) -> emission
 // (.rasp + sidecar for the pruned and the faithful program, JSON report) -> check through the interpreter.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -18,7 +18,8 @@ import { buildPathGraph, foldModel, initialState, meanLnVariances, type FoldedMo
 import { MaskedModel, type MaskedState } from './prune/masked';
 import type { Batch } from './prune/masked';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
-import { countEdges, paretoFrontier, search, type RunResult } from './prune/search';
+import { countEdges, paretoFrontier, search, STAGE3_PRE_STEPS, type RunResult } from './prune/search';
+import { configEdges, selectorUnits } from './prune/selectors';
 import { emitProgram } from './emit/program';
 import { primitivesStage, type SimplifyResult } from './primitives';
 
@@ -39,6 +40,10 @@ export interface ExtractOptions {
   runs?: number;
   stage1Steps?: number;
   stage2Steps?: number;
+  /** 3 (default): pruning stages 1-3 (components, paths, query-key products); 2: stop after paths. */
+  stages?: 2 | 3;
+  /** Stage-3 step cap (default: the stage-2 cap). */
+  stage3Steps?: number;
   /** Steps that learn the LN variances with every edge on (the faithful program), default 150. */
   faithfulSteps?: number;
   /** Sequences per length bin for the search's match estimate (default 24) and for the final check (default 200). */
@@ -66,7 +71,17 @@ export interface ExtractReport {
   secondsByStage: Record<string, number>;
   /** LLN-A faithfulness of the masked model with every edge on: data-mean variances, then learned ones. */
   llnA: { fixedVariance: MatchResult; learnedVariance: MatchResult };
-  runs: { lambda: number; edges: number; match: number; kl: number; steps: [number, number]; seconds: number; bins: MatchResult['bins'] }[];
+  runs: {
+    lambda: number;
+    edges: number;
+    match: number;
+    kl: number;
+    steps: [number, number];
+    seconds: number;
+    bins: MatchResult['bins'];
+    /** Stage 3: its steps, the stage-2 edge count it started from, and its units (products + key-only terms). */
+    stage3?: { steps: number; preSteps: number; edgesAfterStage2: number; units: number; kept: number };
+  }[];
   frontier: { lambda: number; edges: number; match: number }[];
   decompilable: boolean;
   /** How far the faithful program misses the target, when it does. */
@@ -100,6 +115,7 @@ const DEFAULTS = {
   runs: 4,
   stage1Steps: 500,
   stage2Steps: 300,
+  stages: 3 as 2 | 3,
   faithfulSteps: 100,
   searchSamples: 24,
   checkSamples: 200,
@@ -143,6 +159,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   checkNumber('target', s.target, 0, 1);
   checkNumber('seed', s.seed, 0, 2 ** 31 - 1, true);
   checkNumber('runs', s.runs, 1, 50, true);
+  if (s.stages !== 2 && s.stages !== 3) throw new UserError(`--stages must be 2 or 3, got ${String(s.stages)}`);
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
   const signal = hooks.signal;
   const progress = (stage: string, fraction: number, message?: string): void => hooks.onProgress?.({ stage, fraction, ...(message ? { message } : {}) });
@@ -233,6 +250,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       maxRuns: s.runs,
       stage1Steps: s.stage1Steps,
       stage2Steps: s.stage2Steps,
+      stages: s.stages,
+      ...(s.stage3Steps !== undefined ? { stage3Steps: s.stage3Steps } : {}),
       minSteps: Math.min(100, s.stage2Steps),
       patience: 100,
       seed: s.seed,
@@ -240,7 +259,9 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     let chosen: RunResult | undefined = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
     if (!chosen && learnedVariance.match >= s.target) {
       // no pruned run kept the target: the faithful program (every edge) is the answer
-      chosen = { lambda: 0, edges: countEdges(allOn), match: learnedVariance.match, bins: learnedVariance.bins, kl: learnedVariance.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
+      // counted like the runs: with stage 3, every product and key-only term of the full graph
+      const edges = s.stages === 3 ? configEdges(graph, allOn, new Float32Array(selectorUnits(graph, allOn).kEdge.length).fill(1)) : countEdges(allOn);
+      chosen = { lambda: 0, edges, match: learnedVariance.match, bins: learnedVariance.bins, kl: learnedVariance.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
     }
     const decompilable = chosen !== undefined;
     endStage('prune');
@@ -252,7 +273,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     const example = exampleInput(task, s.seed);
     const unpruned = emitProgram({ graph, folded, state: faithful, mask: allOn, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.unpruned), name: `${task.name} (faithful, unpruned)`, example });
     const pruned = chosen
-      ? emitProgram({ graph, folded, state: chosen.state, mask: chosen.mask, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example })
+      ? emitProgram({ graph, folded, state: chosen.state, mask: chosen.mask, ...(chosen.stage3 ? { selectors: chosen.stage3 } : {}), vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example })
       : undefined;
     endStage('emit');
 
@@ -302,12 +323,24 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         checkSamplesPerBin: s.checkSamples,
         lambda0: s.lambda0,
         mlp: 'unsplit',
-        stages: 'components, paths',
+        stages: s.stages === 3 ? 'components, paths, query-key products' : 'components, paths',
+        stage3Steps: s.stages === 3 ? (s.stage3Steps ?? s.stage2Steps) : 0,
+        stage3PreSteps: s.stages === 3 ? STAGE3_PRE_STEPS : 0,
+        edgeCount: s.stages === 3 ? 'qk products + key-only terms + v + mlp + lm_head inputs' : 'q + k + v + mlp + lm_head edges',
       },
       seconds: 0,
       secondsByStage: stageTimes,
       llnA: { fixedVariance, learnedVariance },
-      runs: runs.map((r) => ({ lambda: r.lambda, edges: r.edges, match: r.match, kl: r.kl, steps: r.steps, seconds: r.seconds, bins: r.bins })),
+      runs: runs.map((r) => ({
+        lambda: r.lambda,
+        edges: r.edges,
+        match: r.match,
+        kl: r.kl,
+        steps: r.steps,
+        seconds: r.seconds,
+        bins: r.bins,
+        ...(r.stage3 ? { stage3: { steps: r.stage3.steps, preSteps: r.stage3.preSteps, edgesAfterStage2: r.stage3.edges2, units: r.stage3.keep.length, kept: r.stage3.keep.reduce((a, k) => a + k, 0) } } : {}),
+      })),
       frontier: paretoFrontier(runs),
       decompilable,
       ...(decompilable ? {} : { shortfall: s.target - Math.max(learnedVariance.match, ...runs.map((r) => r.match)) }),

@@ -18,6 +18,7 @@ interface ExtractCliOptions {
   pruneLength: string;
   checkSamples: string;
   steps?: string;
+  stages: string;
   /** false with --no-primitives */
   primitives: boolean;
 }
@@ -28,12 +29,12 @@ function numberIn(name: string, text: string, lo: number, hi: number): number {
   return v;
 }
 
-function parseSteps(text: string | undefined): Pick<ExtractOptions, 'stage1Steps' | 'stage2Steps' | 'faithfulSteps'> {
+function parseSteps(text: string | undefined): Pick<ExtractOptions, 'stage1Steps' | 'stage2Steps' | 'faithfulSteps' | 'stage3Steps'> {
   if (text === undefined) return {};
   const parts = text.split(',');
-  if (parts.length < 2 || parts.length > 3) throw new UserError(`--steps must be "stage1,stage2" or "stage1,stage2,faithful", got "${text}"`);
-  const [a, b, c] = parts.map((p, i) => intOption(`steps (part ${i + 1})`, p, 1, 100_000));
-  return { stage1Steps: a, stage2Steps: b, ...(c !== undefined ? { faithfulSteps: c } : {}) };
+  if (parts.length < 2 || parts.length > 4) throw new UserError(`--steps must be "stage1,stage2[,faithful[,stage3]]", got "${text}"`);
+  const [a, b, c, d] = parts.map((p, i) => intOption(`steps (part ${i + 1})`, p, 1, 100_000));
+  return { stage1Steps: a, stage2Steps: b, ...(c !== undefined ? { faithfulSteps: c } : {}), ...(d !== undefined ? { stage3Steps: d } : {}) };
 }
 
 export function registerExtract(program: Command): void {
@@ -48,7 +49,8 @@ export function registerExtract(program: Command): void {
     .option('--runs <n>', 'pruning runs in the sparsity search', '4')
     .option('--prune-length <tokens>', 'longest sequence pruning trains on (match is always measured on lengths 0-150)', '40')
     .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
-    .option('--steps <s1,s2[,faithful]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit), default 500,300,100')
+    .option('--steps <s1,s2[,faithful[,s3]]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit, and stage 3), default 500,300,100,300')
+    .option('--stages <2|3>', 'pruning stages: 3 adds query-key product masks after components and paths', '3')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--force', 'overwrite existing output files')
     .option('--json', 'print {"out", "lines", "unprunedLines", "edges", "match", "seconds"} on stdout')
@@ -62,6 +64,7 @@ export function registerExtract(program: Command): void {
         checkSamples: intOption('check-samples', opts.checkSamples, 1, 100_000),
         force: opts.force === true,
         primitives: opts.primitives !== false,
+        stages: intOption('stages', opts.stages, 2, 3) as 2 | 3,
         ...parseSteps(opts.steps),
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),

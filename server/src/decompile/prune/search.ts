@@ -4,6 +4,7 @@
 // (edges vs match) kept in the report.
 import { edgeUnits, evaluate, groupUnits, snapshot, trainStage, type MatchResult, type PruneContext } from './train';
 import type { MaskedState } from './masked';
+import { configEdges, fixedScores, trainSelectors, type Stage3Data } from './selectors';
 
 export interface SearchSettings {
   target: number;
@@ -14,7 +15,15 @@ export interface SearchSettings {
   minSteps: number;
   patience: number;
   seed: number;
+  /** 3 (default): components, paths, then query-key products (selectors.ts); 2: stop after paths. */
+  stages?: 2 | 3;
+  /** Stage-3 step cap (default stage2Steps) and pre-training steps (default STAGE3_PRE_STEPS). */
+  stage3Steps?: number;
+  stage3PreSteps?: number;
 }
+
+/** Stage-3 pre-training of b_c and beta (the paper: 500 steps at batch 64; beta starts exact here, see selectors.ts). */
+export const STAGE3_PRE_STEPS = 50;
 
 export interface RunResult {
   lambda: number;
@@ -27,6 +36,11 @@ export interface RunResult {
   mask: Float32Array;
   state: MaskedState;
   theta1: Float32Array;
+  /**
+   * Stage 3, when run: units, learned beta, thetas and the kept units (plain arrays); `mask` is then the edge mask
+   * after the unused-path cleanup and `edges` counts products + key terms + v + MLP + lm_head inputs.
+   */
+  stage3?: Stage3Data & { steps: number; preSteps: number; edges2: number };
 }
 
 export interface FrontierPoint {
@@ -65,11 +79,24 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
   const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed }, `stage 1 components, ${tag}`);
   const u2 = edgeUnits(graph, r1.mask);
   const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 1 }, `stage 2 paths, ${tag}`);
-  const mask = r2.mask;
-  const ev = await evaluate(ctx, mask);
+  let mask = r2.mask;
+  let edges = countEdges(mask);
+  let stage3: RunResult['stage3'];
+  if ((s.stages ?? 3) === 3) {
+    const r3 = await trainSelectors(
+      ctx,
+      r2.mask,
+      { steps: s.stage3Steps ?? s.stage2Steps, preSteps: s.stage3PreSteps ?? STAGE3_PRE_STEPS, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 2 },
+      `stage 3 selectors, ${tag}`,
+    );
+    stage3 = { qEdge: r3.qEdge, kEdge: r3.kEdge, beta: r3.beta, theta: r3.theta, keep: r3.keep, steps: r3.steps, preSteps: r3.preSteps, edges2: edges };
+    mask = r3.mask;
+    edges = configEdges(graph, mask, r3.keep);
+  }
+  const ev = await evaluate(ctx, mask, stage3 ? fixedScores(graph, ctx.folded, stage3) : undefined);
   return {
     lambda,
-    edges: countEdges(mask),
+    edges,
     match: ev.match,
     bins: ev.bins,
     kl: ev.kl,
@@ -78,6 +105,7 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
     mask,
     state: snapshot(model),
     theta1: r1.theta,
+    ...(stage3 ? { stage3 } : {}),
   };
 }
 
