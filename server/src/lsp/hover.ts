@@ -129,7 +129,10 @@ export function describeProvenance(p: Provenance): string {
   if (p.neurons && p.neurons.length > 0) {
     lines.push(`- neurons: ${p.neurons.map((n) => (n.score !== undefined ? `${n.index} (${n.score})` : String(n.index))).join(', ')}`);
   }
-  if (p.dims && p.dims.length > 0) lines.push(`- head dimensions: ${p.dims.join(', ')}`);
+  if (p.dims && p.dims.length > 0) {
+    const scores = p.dimScores?.length === p.dims.length ? p.dimScores : undefined;
+    lines.push(`- head dimensions: ${p.dims.map((d, i) => (scores ? `${d} (${scores[i]})` : String(d))).join(', ')}`);
+  }
   return lines.join('\n');
 }
 

@@ -1,4 +1,4 @@
-// Provenance annotations: `# layer L head H [q=PATH] [k=PATH] [v=PATH] [dims=0,3]` and
+// Provenance annotations: `# layer L head H [q=PATH] [k=PATH] [v=PATH] [dims=0:0.9,3]` and
 // `# layer L mlp [input=PATH] [neurons=12:0.41,7]`. The paper's bare `# layer 0 head 0` / `# layer 0 mlp` comments
 // are the short form. Parsed by hand (the lexer keeps the whole annotation as one token) with column offsets, so
 // the language server can place diagnostics, hovers and semantic tokens on each field.
@@ -112,19 +112,24 @@ export function parseAnnotation(text: string): ParsedAnnotation {
       }
       provenance.neurons = neurons;
     } else if (field === 'dims') {
+      // `dims=3,1` or with scores `dims=3:0.91,1:0.05` (all or none scored, so the two lists stay parallel)
       const dims: number[] = [];
+      const scores: number[] = [];
       let offset = valueStart;
       for (const item of value.split(',')) {
-        const n = parseNatural(item);
-        if (n === undefined) {
-          problems.push({ message: `invalid head dimension '${item}'`, start: offset, end: offset + item.length });
+        const m = /^(\d+)(?::(-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))?$/.exec(item);
+        if (!m) {
+          problems.push({ message: `invalid head dimension '${item}' (expected DIM or DIM:SCORE)`, start: offset, end: offset + item.length });
         } else {
-          dims.push(n);
+          dims.push(Number(m[1]));
+          if (m[2] !== undefined) scores.push(Number(m[2]));
           parts.push({ role: 'number', start: offset, end: offset + item.length });
         }
         offset += item.length + 1;
       }
       provenance.dims = dims;
+      if (scores.length === dims.length && scores.length > 0) provenance.dimScores = scores;
+      else if (scores.length > 0) problems.push({ message: 'give a score for every head dimension or for none', start: valueStart, end: w.end });
     } else {
       problems.push({
         message: `unknown annotation field '${field}' (expected q, k, v, input, neurons or dims)`,
@@ -155,7 +160,10 @@ export function formatAnnotation(p: Provenance): string {
   if (p.neurons && p.neurons.length > 0) {
     s += ` neurons=${p.neurons.map((n) => (n.score !== undefined ? `${n.index}:${n.score}` : `${n.index}`)).join(',')}`;
   }
-  if (p.dims && p.dims.length > 0) s += ` dims=${p.dims.join(',')}`;
+  if (p.dims && p.dims.length > 0) {
+    const scores = p.dimScores && p.dimScores.length === p.dims.length ? p.dimScores : undefined;
+    s += ` dims=${p.dims.map((d, i) => (scores ? `${d}:${scores[i]}` : `${d}`)).join(',')}`;
+  }
   return s;
 }
 

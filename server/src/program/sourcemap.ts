@@ -12,6 +12,8 @@ export interface SourceMapRecord {
   paths: { q: string | null; k: string | null; v: string | null; input: string | null };
   neurons: NeuronRef[];
   dims: number[];
+  /** Per entry of `dims`, its score (present only when the annotation gives scores). */
+  dimScores?: number[];
 }
 
 export function sourceMap(program: Program): SourceMapRecord[] {
@@ -27,6 +29,7 @@ export function sourceMap(program: Program): SourceMapRecord[] {
       paths: { q: p?.paths.q ?? null, k: p?.paths.k ?? null, v: p?.paths.v ?? null, input: p?.paths.input ?? null },
       neurons: p?.neurons ?? [],
       dims: p?.dims ?? [],
+      ...(p?.dimScores ? { dimScores: p.dimScores } : {}),
     };
   });
 }

@@ -61,8 +61,10 @@ export interface Provenance {
   paths: { q?: string; k?: string; v?: string; input?: string };
   /** Hidden neurons of the MLP that carry this line (MLP lines only). */
   neurons?: NeuronRef[];
-  /** Head dimensions (0..d_head-1) that matter for this select/aggregate. */
+  /** Head dimensions (0..d_head-1) that matter for this select/aggregate, most important first. */
   dims?: number[];
+  /** Per entry of `dims`: its score (share of the line's effect it carries; see docs/primitives.md). */
+  dimScores?: number[];
 }
 
 export interface NeuronRef {

@@ -5,16 +5,18 @@
 import type { LoadedModel } from '../../model/types';
 import type { Program } from '../../program/types';
 import type { Task } from '../../tasks/index';
+import { attributeHeadDims, type HeadDimOptions } from './dims';
 import { modelJudge } from './judge';
 import { eliminateDeadCode, mergeIdentical } from './graph';
 import { greedyPrimitives, roundMatrices } from './greedy';
 import { convertMlps } from './mlp';
 import { interpreterRunner } from './runner';
 import { Session } from './session';
-import type { Evaluate, MlpExplanation, SimplifyOptions, SimplifyResult, SimplifyStats } from './types';
+import type { Evaluate, HeadDimExplanation, MlpExplanation, SimplifyOptions, SimplifyResult, SimplifyStats } from './types';
 
 export type * from './types';
 export { attributeNeurons } from './neurons';
+export { attributeHeadDims, ModelFactors, type DimRef, type HeadDimOptions, type HeadDimResult } from './dims';
 export { eliminateDeadCode, mergeIdentical } from './graph';
 export { interpreterRunner } from './runner';
 export { modelJudge };
@@ -168,8 +170,10 @@ export interface PrimitivesStageOptions {
   checkSeed?: number;
   /** Screening sequences per bin (default 100). */
   screenPerBin?: number;
-  /** Sequences the MLP fits collect rows on (default 150 of the screening set). */
+  /** Sequences the MLP fits collect rows on (default 150 of the screening set); the head dims are measured on them too. */
   fitSequences?: number;
+  /** Head-dimension provenance of selects and aggregates (docs/primitives.md); false skips it. */
+  dims?: Omit<HeadDimOptions, 'signal'> | false;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; fraction: number; message?: string }) => void;
 }
@@ -192,11 +196,22 @@ export async function primitivesStage(
     ...(options.checkSeed !== undefined ? { checkSeed: options.checkSeed } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  return simplifyProgram(program, judge.evaluate, {
-    inputs: judge.inputs.slice(0, options.fitSequences ?? 150),
+  const inputs = judge.inputs.slice(0, options.fitSequences ?? 150);
+  // Head dims are decomposed on the emitted program, whose selects still carry the model's own Q·Kᵀ products (the
+  // stage replaces them by primitives and rounded matrices); the provenance they fill travels with each line.
+  let heads: HeadDimExplanation[] | undefined;
+  if (options.dims !== false) {
+    options.onProgress?.({ stage: 'head dims', fraction: 0 });
+    const r = attributeHeadDims(program, model, inputs, { ...options.dims, ...(options.signal ? { signal: options.signal } : {}) });
+    program = r.program;
+    heads = r.explanations;
+  }
+  const result = await simplifyProgram(program, judge.evaluate, {
+    inputs,
     confirm: judge.confirm,
     target: options.target ?? 0.9,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  return heads ? { ...result, heads } : result;
 }

@@ -1,7 +1,10 @@
 // Public types of the primitives stage (docs/primitives.md).
 import type { NeuronRef, Program } from '../../program/types';
 import type { Dense } from './linalg';
+import type { HeadDimExplanation } from './dims';
 import type { NeuronDetail } from './neurons';
+
+export type { HeadDimExplanation } from './dims';
 
 /**
  * Match accuracy (0..1) of a program against the model's cached decisions on a screening set. With `atLeast`, the
@@ -128,4 +131,6 @@ export interface SimplifyResult {
   stats: SimplifyStats;
   mlpExplanations: MlpExplanation[];
   steps: StepRecord[];
+  /** Head dimensions of every select and aggregate (primitivesStage with a model; provenance.dims holds the kept ones). */
+  heads?: HeadDimExplanation[];
 }
