@@ -177,29 +177,33 @@ export function emitProgram(input: EmitInput): EmitResult {
         statements.push({ kind: 'aggregate', name, line: 0, selectors: [...selectors], v: inner.name, provenance: prov(l, h, false, { v: pathId(e) }) });
       }
     }
-    const mi = graph.consumerIndex.get(`mlp-${l}`)!;
-    const mEdges = kept(mi);
-    if (mEdges.length > 0) {
-      const ref = `mlp${l}`;
-      const fcB = Float32Array.from(L.fcB);
-      // OpaqueMlp applies centring and gamma itself; our folded fcB already holds beta2 W_fc + b_fc.
-      const block = input.folded;
+    // one opaque line per live MLP unit: the unsplit MLP (its kept inputs and constant) or a split copy (its one
+    // input path, no constant), with the unit's own weights (the original ones, or fine-tuned)
+    graph.mlps.forEach((u, ui) => {
+      if (u.layer !== l) return;
+      const mi = u.consumer;
+      const mEdges = kept(mi);
+      if (mEdges.length === 0) return;
+      const ref = graph.splitMlps ? `mlp${l}_${ui}` : `mlp${l}`;
+      const { lnGamma, fcW } = opaqueFc(folded, l, state.mlps[ui].fc);
+      const w = state.mlps[ui];
       mlps.set(ref, {
         inputEmbeddings: mEdges.map((e) => {
           const v = varOf(e);
           return { rows: v.rows, cols: d, data: Float32Array.from(v.E ?? identity(d)) };
         }),
-        constant: Float32Array.from(consumerConstant(input, mi)),
-        lnGamma: Float32Array.from(rawGamma(block, l)),
+        ...(u.edge === null ? { constant: Float32Array.from(consumerConstant(input, mi)) } : {}),
+        lnGamma,
         lnVariance: Math.exp(state.logVar[mi]),
         lnEps: eps,
-        fcW: { rows: d, cols: 4 * d, data: Float32Array.from(rawFc(block, l)) },
-        fcB,
-        projW: { rows: 4 * d, cols: d, data: Float32Array.from(L.proj) },
-        projB: Float32Array.from(L.projB),
+        fcW: { rows: d, cols: 4 * d, data: fcW },
+        // the folded bias already holds beta2 W_fc + b_fc
+        fcB: Float32Array.from(w.fcB),
+        projW: { rows: 4 * d, cols: d, data: Float32Array.from(w.proj) },
+        projB: Float32Array.from(w.projB),
       });
       const name = `m${++nMlp}`;
-      vars.set(graph.pathIndex.get(`mlp-${l}`)!, { name, rows: d, E: null });
+      vars.set(u.path, { name, rows: d, E: null });
       statements.push({
         kind: 'elementwise',
         name,
@@ -208,7 +212,7 @@ export function emitProgram(input: EmitInput): EmitResult {
         inputs: mEdges.map((e) => varOf(e).name),
         provenance: prov(l, null, true, { input: mEdges.map(pathId).join('+') }),
       });
-    }
+    });
   }
   const li = graph.consumerIndex.get('lm_head')!;
   const sf = scaleOf(state, li, eps);
@@ -261,13 +265,25 @@ function identity(d: number): Float64Array {
   return I;
 }
 
-// The OpaqueMlp contract applies (x - mean) * gamma / sqrt(var + eps) and then the raw c_fc, so it needs the raw
-// gamma and c_fc; FoldedModel keeps them alongside the folded copy.
-function rawGamma(f: FoldedModel, l: number): Float32Array {
-  return f.layers[l].ln2Gamma;
-}
-function rawFc(f: FoldedModel, l: number): Float32Array {
-  return f.layers[l].fcRaw;
+/**
+ * The OpaqueMlp contract applies (x - mean) * gamma / sqrt(var + eps) and then c_fc, i.e. x C diag(gamma) c_fc / s.
+ * The unit's weights hold F = C diag(gamma) W (centred). Unchanged weights are emitted as the raw ln_2 gamma and
+ * c_fc (FoldedModel keeps them); fine-tuned ones as gamma and diag(1/gamma) F, which gives C diag(gamma)
+ * diag(1/gamma) F = C F = F; with a (near-)zero gamma entry, as gamma = 1 and F itself.
+ */
+function opaqueFc(f: FoldedModel, l: number, F: Float32Array): { lnGamma: Float32Array; fcW: Float32Array } {
+  const L = f.layers[l];
+  const d = f.d;
+  const n = 4 * d;
+  if (F.length === L.fc.length && F.every((x, i) => x === L.fc[i])) return { lnGamma: Float32Array.from(L.ln2Gamma), fcW: Float32Array.from(L.fcRaw) };
+  const g = L.ln2Gamma;
+  const gMax = g.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
+  if (gMax > 0 && g.every((x) => Math.abs(x) > 1e-3 * gMax)) {
+    const fcW = new Float32Array(d * n);
+    for (let r = 0; r < d; r++) for (let c = 0; c < n; c++) fcW[r * n + c] = F[r * n + c] / g[r];
+    return { lnGamma: Float32Array.from(g), fcW };
+  }
+  return { lnGamma: new Float32Array(d).fill(1), fcW: Float32Array.from(F) };
 }
 
 export function specialIdsOf(vocab: readonly string[]): Program['header']['special'] {

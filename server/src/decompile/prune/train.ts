@@ -9,6 +9,7 @@ import { CancelledError } from '../../util/errors';
 import { Rng } from '../../util/rng';
 import { pruneDangling, type PathGraph } from '../reparameterize/graph';
 import type { FoldedModel } from '../reparameterize/lln';
+import { copyMlpWeights } from './mlps';
 import { MaskedModel, stopGrad, type Batch, type HeadScores, type MaskedState, type Objective } from './masked';
 
 export interface Hooks {
@@ -221,32 +222,67 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
   }
 }
 
-/** Trains only the LN variances and constants with every edge on: the faithful program with learned scales. */
-export async function trainFaithful(ctx: PruneContext, steps: number, label: string): Promise<number> {
+export interface FaithfulOptions {
+  /** Learn the LN log-variances (Adam lr 0.1). Default true. */
+  ln?: boolean;
+  /** Learning rate of the consumer constants b_c (default 1e-4, the paper's main-loop rate). */
+  bcLr?: number;
+  /** Fine-tune the MLP weights from their current values (Adam at `mlpLr`, default 1e-3 as the paper's MLP copies). */
+  mlp?: boolean;
+  mlpLr?: number;
+}
+
+export interface FaithfulResult {
+  steps: number;
+  /** Mean loss over the first and the last pass through the training pool (the same batches). */
+  first: number;
+  last: number;
+}
+
+/**
+ * Trains with every edge on: the LN variances and constants (the faithful program with learned scales) and, when
+ * asked, the MLP weights (method-pruning.md 3.6 learning rates). The MLPs are trained through their slow path
+ * (weight gradients) only here; they are frozen again on return, whatever happens.
+ */
+export async function trainFaithful(ctx: PruneContext, steps: number, label: string, opts: FaithfulOptions = {}): Promise<FaithfulResult> {
   const { graph, model } = ctx;
   const E = graph.edges.length;
+  const learnLn = opts.ln !== false;
   const optLn = tf.train.adam(0.1);
-  const optBc = tf.train.adam(1e-4);
-  let last = 0;
+  const optBc = tf.train.adam(opts.bcLr ?? 1e-4);
+  const optMlp = tf.train.adam(opts.mlpLr ?? 1e-3);
+  const mlpVars = opts.mlp ? model.mlps.variables() : [];
+  const vars: tf.Variable[] = [...(learnLn ? [model.logVar] : []), model.bc, ...mlpVars];
+  const pass = Math.max(1, Math.min(ctx.train.length, Math.floor(steps / 2)));
+  const losses: number[] = [];
+  model.mlps.setTraining(mlpVars.length > 0);
   try {
     for (let step = 0; step < steps; step++) {
       if (step % 5 === 0) await yieldToEvents();
       throwIfAborted(ctx.hooks.signal);
       const batch = ctx.train[step % ctx.train.length];
-      last = tf.tidy(() => {
+      const loss = tf.tidy(() => {
         const M = tf.ones([batch.B, E]) as tf.Tensor2D;
-        const { value, grads } = tf.variableGrads(() => model.loss(batch, model.forward(batch, M, null), ctx.objective), [model.logVar, model.bc]);
-        optLn.applyGradients([{ name: model.logVar.name, tensor: grads[model.logVar.name] }]);
+        const { value, grads } = tf.variableGrads(() => model.loss(batch, model.forward(batch, M, null), ctx.objective), vars);
+        if (learnLn) optLn.applyGradients([{ name: model.logVar.name, tensor: grads[model.logVar.name] }]);
         optBc.applyGradients([{ name: model.bc.name, tensor: grads[model.bc.name] }]);
+        if (mlpVars.length > 0) optMlp.applyGradients(mlpVars.map((v) => ({ name: v.name, tensor: grads[v.name] })));
         return value.dataSync()[0];
       });
-      if (step % 10 === 0) ctx.hooks.onProgress?.({ stage: label, fraction: step / steps, message: `loss ${last.toExponential(2)}` });
+      losses.push(loss);
+      if (step % 10 === 0) ctx.hooks.onProgress?.({ stage: label, fraction: step / steps, message: `loss ${loss.toExponential(2)}` });
     }
   } finally {
+    model.mlps.setTraining(false);
     optLn.dispose();
     optBc.dispose();
+    optMlp.dispose();
   }
-  return last;
+  const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  // the same batches at the start and at the end (the pool cycles), so the two means are comparable
+  let start = Math.floor((steps - pass) / ctx.train.length) * ctx.train.length;
+  if (start < pass) start = Math.max(0, steps - pass);
+  return { steps, first: mean(losses.slice(0, pass)), last: mean(losses.slice(start, start + pass)) };
 }
 
 interface MaskSample {
@@ -361,5 +397,5 @@ export async function evaluate(ctx: PruneContext, mask: Float32Array, headScores
 
 export function snapshot(model: MaskedModel): MaskedState {
   const s = model.state();
-  return { logVar: Float32Array.from(s.logVar), oa: Float32Array.from(s.oa), bc: Float32Array.from(s.bc) };
+  return { logVar: Float32Array.from(s.logVar), oa: Float32Array.from(s.oa), bc: Float32Array.from(s.bc), mlps: s.mlps.map(copyMlpWeights) };
 }

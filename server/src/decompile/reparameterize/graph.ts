@@ -2,13 +2,16 @@
 //
 // Under LLN-A every consumer of the residual stream (q, k, v of each head, each MLP, the unembedding) reads a
 // sum of path activations plus a constant, so the model is a sum over paths. Paths are named right to left
-// (`attn_output-1-0-mlp-0` = MLP 0 -> value of head 1.0). MLPs are unsplit here: one `mlp-L` vertex reads the
-// sum of its inputs, which keeps the re-parameterization exact (the paper's split copies are retrained
-// approximations, see README of this folder).
+// (`attn_output-1-0-mlp-0` = MLP 0 -> value of head 1.0).
+//
+// MLPs come in two forms. Unsplit (the default graph): one `mlp-L` vertex reads the sum of its inputs, which keeps
+// the re-parameterization exact. Split (`{ splitMlps: true }`, method-pruning.md 2.2): one MLP copy per input path
+// p, a consumer `mlp-L-<p>` with a single edge that creates the path `mlp-L-<p>` (like a value edge creates a head
+// path); the copies are approximations that start from the MLP's weights and are fine-tuned (see README).
 //
 // Edges are (consumer, source path) pairs; a stage-1 "component" edge is the group of path edges that share
-// the consumer and the source's outermost component, so stage 1 and stage 2 use one graph with tied or untied
-// masks.
+// the consumer's vertex (for split copies: their MLP) and the source's outermost component, so stage 1 and
+// stage 2 use one graph with tied or untied masks.
 
 export type PathKind = 'token' | 'pos' | 'head' | 'mlp';
 
@@ -37,6 +40,8 @@ export interface Consumer {
   head: number | null;
   /** Edge indices into PathGraph.edges, in path order. */
   edges: number[];
+  /** Stage-1 vertex the consumer belongs to: its id, except split MLP copies (`mlp-L`). */
+  vertex: string;
 }
 
 export interface Edge {
@@ -45,13 +50,28 @@ export interface Edge {
   source: number;
   /** Index of the stage-1 group (consumer x source component). */
   group: number;
-  /** For v edges: the head path this edge creates. */
+  /** For v edges and split-MLP edges: the path this edge creates. */
   creates?: number;
+}
+
+/** One MLP (unsplit) or MLP copy (split): the consumer it reads through and the path it writes. */
+export interface MlpUnit {
+  layer: number;
+  consumer: number;
+  path: number;
+  /** Split copies: the single input edge (which creates `path`); null for an unsplit MLP. */
+  edge: number | null;
+}
+
+export interface GraphOptions {
+  /** One MLP copy per input path (method-pruning.md 2.2) instead of one MLP reading their sum. */
+  splitMlps?: boolean;
 }
 
 export interface PathGraph {
   nLayer: number;
   nHead: number;
+  splitMlps: boolean;
   paths: PathVar[];
   consumers: Consumer[];
   edges: Edge[];
@@ -59,9 +79,15 @@ export interface PathGraph {
   groups: { key: string; edges: number[] }[];
   pathIndex: Map<string, number>;
   consumerIndex: Map<string, number>;
+  /** MLP units in layer order (the order of MaskedState.mlps). */
+  mlps: MlpUnit[];
+  /** Per consumer: its index in `mlps`, or -1. */
+  mlpOfConsumer: Int32Array;
 }
 
-export function buildPathGraph(nLayer: number, nHead: number): PathGraph {
+export function buildPathGraph(nLayer: number, nHead: number, options: GraphOptions = {}): PathGraph {
+  const splitMlps = options.splitMlps === true;
+  const mlps: MlpUnit[] = [];
   const paths: PathVar[] = [];
   const consumers: Consumer[] = [];
   const edges: Edge[] = [];
@@ -76,14 +102,14 @@ export function buildPathGraph(nLayer: number, nHead: number): PathGraph {
     pathIndex.set(p.id, index);
     return index;
   };
-  const addConsumer = (id: string, kind: ConsumerKind, layer: number, head: number | null): Consumer => {
-    const c: Consumer = { id, index: consumers.length, kind, layer, head, edges: [] };
+  const addConsumer = (id: string, kind: ConsumerKind, layer: number, head: number | null, vertex = id): Consumer => {
+    const c: Consumer = { id, index: consumers.length, kind, layer, head, edges: [], vertex };
     consumers.push(c);
     consumerIndex.set(id, c.index);
     return c;
   };
   const addEdge = (c: Consumer, source: number): Edge => {
-    const key = `${c.id}|${paths[source].component}`;
+    const key = `${c.vertex}|${paths[source].component}`;
     let g = groupIndex.get(key);
     if (g === undefined) {
       g = groups.length;
@@ -124,27 +150,42 @@ export function buildPathGraph(nLayer: number, nHead: number): PathGraph {
     }
     // The MLP of layer l also reads that layer's attention output (method-pruning.md 2.1).
     const mlpInputs = [...available, ...layerPaths];
-    const m = addConsumer(`mlp-${l}`, 'mlp', l, null);
-    for (const p of mlpInputs) addEdge(m, p);
-    const mlpPath = addPath({ id: `mlp-${l}`, kind: 'mlp', layer: l, head: null, component: `mlp-${l}` });
-    available = [...mlpInputs, mlpPath];
+    if (splitMlps) {
+      const copies: number[] = [];
+      for (const p of mlpInputs) {
+        const id = `mlp-${l}-${paths[p].id}`;
+        const c = addConsumer(id, 'mlp', l, null, `mlp-${l}`);
+        const e = addEdge(c, p);
+        const created = addPath({ id, kind: 'mlp', layer: l, head: null, inner: paths[p].id, component: `mlp-${l}` });
+        e.creates = created;
+        mlps.push({ layer: l, consumer: c.index, path: created, edge: e.index });
+        copies.push(created);
+      }
+      available = [...mlpInputs, ...copies];
+    } else {
+      const m = addConsumer(`mlp-${l}`, 'mlp', l, null);
+      for (const p of mlpInputs) addEdge(m, p);
+      const mlpPath = addPath({ id: `mlp-${l}`, kind: 'mlp', layer: l, head: null, component: `mlp-${l}` });
+      mlps.push({ layer: l, consumer: m.index, path: mlpPath, edge: null });
+      available = [...mlpInputs, mlpPath];
+    }
   }
   const lm = addConsumer('lm_head', 'lm_head', nLayer, null);
   for (const p of available) addEdge(lm, p);
-  return { nLayer, nHead, paths, consumers, edges, groups, pathIndex, consumerIndex };
+  const mlpOfConsumer = new Int32Array(consumers.length).fill(-1);
+  mlps.forEach((u, i) => (mlpOfConsumer[u.consumer] = i));
+  return { nLayer, nHead, splitMlps, paths, consumers, edges, groups, pathIndex, consumerIndex, mlps, mlpOfConsumer };
 }
 
-/** The path an MLP consumer produces, or the head paths of a head. */
-export function mlpPathOf(graph: PathGraph, layer: number): number {
-  const i = graph.pathIndex.get(`mlp-${layer}`);
-  if (i === undefined) throw new Error(`no mlp-${layer}`);
-  return i;
+/** The MLP units of one layer (one unsplit MLP, or its split copies). */
+export function mlpUnitsOf(graph: PathGraph, layer: number): MlpUnit[] {
+  return graph.mlps.filter((u) => u.layer === layer);
 }
 
 /**
  * Dangling-edge pruning (method-pruning.md 3.4) of one mask row, in place: an edge is present when m > 0.
- * A head path lives if its own v edge is present and reads a live source; an MLP lives if any present input is
- * live; then edges whose consumer feeds nothing that reaches the logits are
+ * A head path (split MLP path) lives if its own v (input) edge is present and reads a live source; an unsplit MLP
+ * lives if any present input is live; then edges whose consumer feeds nothing that reaches the logits are
  * dropped. Unlike the original (one pass each way) this iterates to a fixpoint, so no dead edge survives.
  */
 export function pruneDangling(graph: PathGraph, m: Float32Array, offset = 0): void {
@@ -170,13 +211,15 @@ export function pruneDangling(graph: PathGraph, m: Float32Array, offset = 0): vo
           if (present(e) && live[edge.source] === 1) live[edge.creates!] = 1;
         }
       }
-      const mc = consumers[graph.consumerIndex.get(`mlp-${l}`)!];
-      if (mc.edges.some((e) => present(e) && live[edges[e].source] === 1)) live[mlpPathOf(graph, l)] = 1;
+      for (const u of graph.mlps) {
+        if (u.layer !== l) continue;
+        if (consumers[u.consumer].edges.some((e) => present(e) && live[edges[e].source] === 1)) live[u.path] = 1;
+      }
     }
     // a consumer is "fed" when the vertex it belongs to is live
     const consumerLive = (c: Consumer): boolean => {
       if (c.kind === 'lm_head') return true;
-      if (c.kind === 'mlp') return live[mlpPathOf(graph, c.layer)] === 1;
+      if (c.kind === 'mlp') return live[graph.mlps[graph.mlpOfConsumer[c.index]].path] === 1;
       const v = consumers[graph.consumerIndex.get(`v-${c.layer}-${c.head}`)!];
       return v.edges.some((e) => live[edges[e].creates!] === 1);
     };
@@ -185,7 +228,7 @@ export function pruneDangling(graph: PathGraph, m: Float32Array, offset = 0): vo
       for (const e of c.edges) {
         if (!present(e)) continue;
         const edge = edges[e];
-        const targetLive = c.kind === 'v' ? live[edge.creates!] === 1 : cl;
+        const targetLive = edge.creates !== undefined ? live[edge.creates] === 1 : cl;
         if (live[edge.source] !== 1 || !targetLive) {
           kill(e);
           changed = true;
@@ -201,10 +244,10 @@ export function pruneDangling(graph: PathGraph, m: Float32Array, offset = 0): vo
     };
     markSources(consumers[graph.consumerIndex.get('lm_head')!]);
     for (let l = graph.nLayer - 1; l >= 0; l--) {
-      const mi = graph.consumerIndex.get(`mlp-${l}`)!;
-      if (useful[mlpPathOf(graph, l)] === 1) {
-        consumerUseful[mi] = 1;
-        markSources(consumers[mi]);
+      for (const u of graph.mlps) {
+        if (u.layer !== l || useful[u.path] !== 1) continue;
+        consumerUseful[u.consumer] = 1;
+        markSources(consumers[u.consumer]);
       }
       for (let h = 0; h < graph.nHead; h++) {
         const v = consumers[graph.consumerIndex.get(`v-${l}-${h}`)!];
@@ -228,7 +271,8 @@ export function pruneDangling(graph: PathGraph, m: Float32Array, offset = 0): vo
     for (const c of consumers) {
       for (const e of c.edges) {
         if (!present(e)) continue;
-        const ok = c.kind === 'v' ? useful[edges[e].creates!] === 1 : consumerUseful[c.index] === 1;
+        const created = edges[e].creates;
+        const ok = created !== undefined ? useful[created] === 1 : consumerUseful[c.index] === 1;
         if (!ok) {
           kill(e);
           changed = true;

@@ -1,9 +1,9 @@
 // Re-parameterization: the path graph, folded LLN-A maps and the exact initial state of the masked model.
-import type { MaskedState } from '../prune/masked';
+import type { MaskedState, MlpWeights } from '../prune/masked';
 import type { PathGraph } from './graph';
 import { vecMat, type FoldedModel } from './lln';
 
-export { buildPathGraph, pruneDangling, type PathGraph, type PathVar, type Consumer, type Edge } from './graph';
+export { buildPathGraph, mlpUnitsOf, pruneDangling, type GraphOptions, type MlpUnit, type PathGraph, type PathVar, type Consumer, type Edge } from './graph';
 export { foldModel, meanLnVariances, originalForward, type FoldedModel } from './lln';
 
 /** Index of a consumer's layer norm among the original sites (ln_1/ln_2 per layer, then ln_f). */
@@ -39,8 +39,15 @@ export function initialState(graph: PathGraph, folded: FoldedModel, variances: n
     }
     for (let i = 0; i < d; i++) next[i] += L.attnBias[i];
     c = next;
-    set(`mlp-${l}`, c);
+    // split copies have no b_c (each reads one path); splitMlpState folds the constant into their biases
+    if (!graph.splitMlps) set(`mlp-${l}`, c);
   }
   set('lm_head', c);
-  return { logVar, oa: new Float32Array(graph.paths.length * d), bc };
+  return { logVar, oa: new Float32Array(graph.paths.length * d), bc, mlps: graph.mlps.map((u) => originalMlp(folded, u.layer)) };
+}
+
+/** The original MLP of a layer as learnable weights (F = C diag(gamma) W_fc is centred by construction). */
+export function originalMlp(folded: FoldedModel, layer: number): MlpWeights {
+  const L = folded.layers[layer];
+  return { fc: Float32Array.from(L.fc), fcB: Float32Array.from(L.fcB), proj: Float32Array.from(L.proj), projB: Float32Array.from(L.projB) };
 }
