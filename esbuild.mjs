@@ -15,6 +15,7 @@ const entries = {
   'client/src/extension.ts': 'extension',
   'client/src/debug/standalone.ts': 'debugAdapter',
   'client/src/workers/engine.ts': 'engineWorker',
+  'server/src/decompile/prune/worker.ts': 'pruneWorker',
 };
 
 const polyfill = `if(typeof Object.groupBy!=='function'){Object.groupBy=function(it,f){const o=Object.create(null);let i=0;for(const x of it){const k=f(x,i++);(o[k]??=[]).push(x);}return o;};}
