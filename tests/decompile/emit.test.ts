@@ -54,21 +54,32 @@ describe('re-parameterization and emission', () => {
     }
   });
 
-  for (const [nLayer, nHead] of [
-    [1, 1],
-    [2, 2],
+  // unsplit with the original MLP weights, unsplit and split with changed ("fine-tuned") MLP weights
+  for (const [nLayer, nHead, mlp] of [
+    [1, 1, 'original'],
+    [2, 2, 'original'],
+    [1, 1, 'fine-tuned'],
+    [2, 2, 'fine-tuned'],
+    [1, 1, 'split'],
+    [2, 1, 'split'],
   ] as const) {
-    it(`the program computes the pruned network's logits (${nLayer} layer(s), ${nHead} head(s), random masks)`, () => {
+    it(`the program computes the pruned network's logits (${nLayer} layer(s), ${nHead} head(s), ${mlp} MLPs, random masks)`, () => {
       const config = tinyConfig(nLayer, nHead, 8);
       const rng = new Rng(10 + nLayer);
       const weights = randomWeights(config, () => rng.next(), 0.4);
-      const graph = buildPathGraph(nLayer, nHead);
+      const graph = buildPathGraph(nLayer, nHead, { splitMlps: mlp === 'split' });
       const folded = foldModel(config, weights);
       const state = initialState(graph, folded, Array.from({ length: 2 * nLayer + 1 }, () => 0.5 + rng.next()));
       for (let i = 0; i < state.logVar.length; i++) state.logVar[i] += rng.next() - 0.5;
       for (let i = 0; i < state.oa.length; i++) state.oa[i] = 0.3 * rng.normal();
       for (let i = 0; i < state.bc.length; i++) state.bc[i] += 0.3 * rng.normal();
+      if (mlp !== 'original') {
+        // every unit its own weights (as fine-tuning or the split copies' pre-training leaves them)
+        for (const w of state.mlps) for (const a of [w.fc, w.fcB, w.proj, w.projB]) for (let i = 0; i < a.length; i++) a[i] += 0.2 * rng.normal();
+      }
       const model = new MaskedModel(graph, folded, state);
+      // the masked model keeps F centred (prune/mlps.ts); emit what it runs
+      state.mlps = model.state().mlps;
       const seqs = sequences(rng, 5);
       const batch = makeBatch(folded, task, 'ce', seqs, null);
       try {
@@ -96,6 +107,10 @@ describe('re-parameterization and emission', () => {
           // one statement per kept select/aggregate/MLP/projection, and a prediction last
           expect(program.statements.at(-1)?.kind).toBe('prediction');
           for (const st of program.statements) expect(st.provenance).toBeDefined();
+          // one opaque line per live MLP unit; a split copy reads exactly its one path
+          const mlpLines = program.statements.filter((st) => st.kind === 'elementwise' && st.fn.name === 'mlp');
+          expect(mlpLines.length).toBe(graph.mlps.filter((u) => graph.consumers[u.consumer].edges.some((e) => mask[e] > 0)).length);
+          if (mlp === 'split') for (const st of mlpLines) expect(st.kind === 'elementwise' ? st.inputs.length : 0).toBe(1);
         }
       } finally {
         disposeBatch(batch);

@@ -6,10 +6,14 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../server/src/model/backend';
 import { randomWeights } from '../../server/src/model/weights';
 import type { Gpt2Config } from '../../server/src/model/types';
-import { buildPathGraph, foldModel, initialState, pruneDangling } from '../../server/src/decompile/reparameterize';
-import { MaskedModel, type MaskedState } from '../../server/src/decompile/prune/masked';
+import { buildPathGraph, foldModel, initialState, originalForward, pruneDangling } from '../../server/src/decompile/reparameterize';
+import { geluNew } from '../../server/src/decompile/reparameterize/lln';
+import { meanFieldCopies, splitStateFrom } from '../../server/src/decompile/reparameterize/split';
+import { MaskedModel, type MaskedState, type MlpWeights } from '../../server/src/decompile/prune/masked';
 import { trainableLinear } from '../../server/src/decompile/prune/linear';
-import { disposeBatch, makeBatch, snapshot } from '../../server/src/decompile/prune/train';
+import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type PruneContext } from '../../server/src/decompile/prune/train';
+import { emitProgram } from '../../server/src/decompile/emit/program';
+import { runBatch } from '../../server/src/interpreter';
 import { getTask } from '../../server/src/tasks';
 import { Rng } from '../../server/src/util/rng';
 
@@ -122,5 +126,102 @@ describe('split-MLP graph', () => {
     pruneDangling(g, mask);
     const kept = g.edges.filter((e) => mask[e.index] > 0).map((e) => `${g.consumers[e.consumer].id}<-${g.paths[e.source].id}`);
     expect(kept).toEqual(['mlp-0-wte<-wte', 'lm_head<-mlp-0-wte']);
+  });
+});
+
+/** gelu_new(s (x F) + fcB) P + projB for one d-vector, float64. */
+function runMlp(w: MlpWeights, s: number, x: ArrayLike<number>): Float64Array {
+  const d = w.projB.length;
+  const h = w.fcB.length;
+  const y = Float64Array.from(w.projB);
+  for (let c = 0; c < h; c++) {
+    let pre = w.fcB[c];
+    for (let r = 0; r < d; r++) pre += s * x[r] * w.fc[r * h + c];
+    const a = geluNew(pre);
+    for (let k = 0; k < d; k++) y[k] += a * w.proj[c * d + k];
+  }
+  return y;
+}
+
+describe('split copies at the linearisation of the unsplit MLP', () => {
+  it('sum to the unsplit MLP exactly at the mean inputs, and up to a second-order error around them', () => {
+    const config = tinyConfig(1, 1, 8);
+    const rng = new Rng(7);
+    const weights = randomWeights(config, () => rng.next(), 0.4);
+    const folded = foldModel(config, weights);
+    const unsplit = buildPathGraph(1, 1);
+    const split = buildPathGraph(1, 1, { splitMlps: true });
+    const uState = initialState(unsplit, folded, [0.8, 1.4, 1.1]);
+    const d = folded.d;
+    const mi = unsplit.mlps[0].consumer;
+    const variance = Math.exp(uState.logVar[mi]);
+    const s = 1 / Math.sqrt(variance + folded.eps);
+    const bcMlp = uState.bc.subarray(mi * d, (mi + 1) * d);
+    const means = Float64Array.from({ length: split.paths.length * d }, () => rng.normal());
+    const sState = splitStateFrom(unsplit, uState, split, d);
+    meanFieldCopies(split, sState, 0, uState.mlps[0], variance, bcMlp, means, folded);
+    const inputs = split.mlps.map((u) => split.edges[u.edge!].source);
+    const deltas = inputs.map(() => Float64Array.from({ length: d }, () => rng.normal()));
+    const error = (eps: number): number => {
+      const total = Float64Array.from(bcMlp);
+      const sum = new Float64Array(d);
+      split.mlps.forEach((u, i) => {
+        const x = Float64Array.from({ length: d }, (_, k) => means[inputs[i] * d + k] + eps * deltas[i][k]);
+        for (let k = 0; k < d; k++) total[k] += x[k];
+        const y = runMlp(sState.mlps[i], s, x);
+        for (let k = 0; k < d; k++) sum[k] += y[k];
+      });
+      const ref = runMlp(uState.mlps[0], s, total);
+      return Math.max(...Array.from(ref, (v, k) => Math.abs(v - sum[k])));
+    };
+    // (float32 weights: exact up to rounding)
+    expect(error(0)).toBeLessThan(1e-5);
+    // second order: halving the deviation quarters the error
+    const e1 = error(0.1);
+    const e2 = error(0.05);
+    expect(e1).toBeGreaterThan(0);
+    expect(e2 / e1).toBeGreaterThan(0.2);
+    expect(e2 / e1).toBeLessThan(0.3);
+  });
+});
+
+describe('MLP fine-tune in the faithful fit', () => {
+  it('lowers the loss with the LN variances held, and the emitted program runs the fine-tuned weights exactly', async () => {
+    const config = tinyConfig(1, 1, 8);
+    const rng = new Rng(21);
+    const weights = randomWeights(config, () => rng.next(), 0.4);
+    const folded = foldModel(config, weights);
+    const graph = buildPathGraph(1, 1);
+    // variances far from the data's: the LLN-A model is off, and only the MLP may make up for it
+    const init = initialState(graph, folded, [3, 0.2, 2]);
+    const model = new MaskedModel(graph, folded, init);
+    const seqs = sequences(rng, 24);
+    const orig = seqs.map((seq) => Float32Array.from(originalForward(config, weights, seq)));
+    const train = [0, 8, 16].map((i) => makeBatch(folded, task, 'ce', seqs.slice(i, i + 8), orig.slice(i, i + 8)));
+    const ctx: PruneContext = { graph, folded, task, objective: 'ce', model, train, evalSets: [{ lengths: [1, 8], seqs, orig }], evalBatch: 8, hooks: {} };
+    try {
+      const allOn = new Float32Array(graph.edges.length).fill(1);
+      const before = await evaluate(ctx, allOn);
+      const fit = await trainFaithful(ctx, 60, 'fine-tune', { mlp: true, ln: false, bcLr: 0 });
+      const after = await evaluate(ctx, allOn);
+      expect(fit.last).toBeLessThan(0.8 * fit.first);
+      expect(after.kl).toBeLessThan(before.kl);
+      const state = snapshot(model);
+      // the variances were held and the MLP moved
+      expect(Array.from(state.logVar)).toEqual(Array.from(init.logVar));
+      expect(Math.max(...state.mlps[0].proj.map((v, i) => Math.abs(v - init.mlps[0].proj[i])))).toBeGreaterThan(1e-3);
+      // the program carries the fine-tuned weights: the interpreter reproduces the masked model's logits
+      const { program } = emitProgram({ graph, folded, state, mask: allOn, vocab: [...task.vocab], objective: 'ce', task: task.name });
+      const batch = train[0];
+      const out = tf.tidy(() => model.forward(batch, tf.ones([batch.B, graph.edges.length]) as tf.Tensor2D, null).dataSync());
+      const results = runBatch(program, batch.seqs);
+      const V = folded.V;
+      batch.seqs.forEach((seq, b) => {
+        for (let i = 0; i < seq.length * V; i++) expect(results[b].logits[i]).toBeCloseTo(out[b * batch.T * V + i], 3);
+      });
+    } finally {
+      for (const b of train) disposeBatch(b);
+      model.dispose();
+    }
   });
 });

@@ -15,6 +15,7 @@ import { CancelledError, UserError } from '../util/errors';
 import { Rng } from '../util/rng';
 import { writeFileAtomic } from '../model/atomic';
 import { buildPathGraph, foldModel, initialState, meanLnVariances, type FoldedModel, type PathGraph } from './reparameterize';
+import { meanFieldCopies, splitStateFrom } from './reparameterize/split';
 import { MaskedModel, type MaskedState } from './prune/masked';
 import type { Batch } from './prune/masked';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
@@ -50,6 +51,8 @@ export interface ExtractOptions {
   mlpSteps?: number;
   /** MLPs: `split` (one fine-tuned copy per input path, method-pruning.md 2.2) or `unsplit` (exact), see README. */
   mlp?: 'split' | 'unsplit';
+  /** Split mode: pre-training steps of the copies with every edge on (default 150). */
+  splitSteps?: number;
   /** Sequences per length bin for the search's match estimate (default 24) and for the final check (default 200). */
   searchSamples?: number;
   checkSamples?: number;
@@ -62,6 +65,15 @@ export interface ExtractOptions {
 
 /** The faithful fit's MLP fine-tune: match after it, its steps, mean loss before/after, whether it was kept. */
 export type MlpFineTune = MatchResult & { steps: number; lossBefore: number; lossAfter: number; kept: boolean };
+
+/** Split mode: the network with every split copy, at the linearisation init and after pre-training. */
+export interface SplitFit {
+  init: MatchResult;
+  pretrained: MatchResult;
+  steps: number;
+  lossBefore: number;
+  lossAfter: number;
+}
 
 export interface ExtractHooks {
   signal?: AbortSignal;
@@ -80,7 +92,7 @@ export interface ExtractReport {
    * LLN-A faithfulness of the masked model with every edge on: data-mean variances, then learned ones, then (when
    * those miss the target) with the MLP weights fine-tuned as well; `faithfulFit` says it in one line.
    */
-  llnA: { fixedVariance: MatchResult; learnedVariance: MatchResult; mlpFineTune?: MlpFineTune; faithfulFit: string };
+  llnA: { fixedVariance: MatchResult; learnedVariance: MatchResult; mlpFineTune?: MlpFineTune; split?: SplitFit; faithfulFit: string };
   runs: {
     lambda: number;
     edges: number;
@@ -97,7 +109,7 @@ export interface ExtractReport {
   /** How far the faithful program misses the target, when it does. */
   shortfall?: number;
   chosen?: { lambda: number; edges: number; searchMatch: number };
-  program?: { file: string; lines: number; edges: number; check: CheckResult; lnVariances: Record<string, number> };
+  program?: { file: string; lines: number; edges: number; check: CheckResult; mlp: 'split' | 'unsplit'; lnVariances: Record<string, number> };
   unpruned: { file: string; lines: number; edges: number; check?: CheckResult; lnVariances: Record<string, number> };
   /** The primitives stage (docs/primitives.md): counts, accepted steps, MLP explanations with neurons. */
   primitives?: { stats: SimplifyResult['stats']; steps: SimplifyResult['steps']; mlps: SimplifyResult['mlpExplanations'] };
@@ -128,6 +140,8 @@ const DEFAULTS = {
   stages: 3 as 2 | 3,
   faithfulSteps: 100,
   mlpSteps: 150,
+  splitSteps: 150,
+  mlp: 'unsplit' as 'split' | 'unsplit',
   searchSamples: 24,
   checkSamples: 200,
   unprunedCheckSamples: 20,
@@ -172,6 +186,9 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   checkNumber('runs', s.runs, 1, 50, true);
   if (s.stages !== 2 && s.stages !== 3) throw new UserError(`--stages must be 2 or 3, got ${String(s.stages)}`);
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
+  checkNumber('mlp-steps', s.mlpSteps, 0, 100_000, true);
+  checkNumber('split-steps', s.splitSteps, 0, 100_000, true);
+  if (s.mlp !== 'split' && s.mlp !== 'unsplit') throw new UserError(`--mlp must be "split" or "unsplit", got "${String(s.mlp)}"`);
   const signal = hooks.signal;
   const progress = (stage: string, fraction: number, message?: string): void => hooks.onProgress?.({ stage, fraction, ...(message ? { message } : {}) });
   const stageTimes: Record<string, number> = {};
@@ -233,6 +250,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   let train = await buildPool(pruneRange, s.batch, s.batch * 8, s.seed + 11);
   const pruneHooks: Hooks = { ...(signal ? { signal } : {}), ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) };
   const ctx: PruneContext = { graph, folded, task, objective, model: masked, train, evalSets, evalBatch: 8, hooks: pruneHooks };
+  let splitModel: MaskedModel | undefined;
   try {
     const allOn = new Float32Array(graph.edges.length).fill(1);
     const fixedVariance = await evaluate(ctx, allOn);
@@ -267,9 +285,36 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     const faithfulMatch: MatchResult = mlpFineTune?.kept ? mlpFineTune : learnedVariance;
     const faithful = snapshot(masked);
     endStage('faithful');
+    // ---- split MLPs: one copy per input path, started at the faithful MLP's linearisation and pre-trained with
+    // every edge on (reparameterize/split.ts), then pruned; the unsplit faithful program stays the exact twin ----
+    let pruneCtx = ctx;
+    let pruneStart = faithful;
+    let splitFit: SplitFit | undefined;
+    if (s.mlp === 'split') {
+      const sGraph = buildPathGraph(model.config.nLayer, model.config.nHead, { splitMlps: true });
+      const sState = splitStateFrom(graph, faithful, sGraph, folded.d);
+      splitModel = new MaskedModel(sGraph, folded, sState);
+      for (const u of graph.mlps) {
+        // layer by layer: the means of layer l's inputs depend on the copies of earlier layers
+        const means = splitModel.pathMeans(train.slice(0, 4));
+        const bcMlp = faithful.bc.subarray(u.consumer * folded.d, (u.consumer + 1) * folded.d);
+        meanFieldCopies(sGraph, sState, u.layer, faithful.mlps[graph.mlps.indexOf(u)], Math.exp(faithful.logVar[u.consumer]), bcMlp, means, folded);
+        splitModel.setState(sState);
+      }
+      pruneCtx = { ...ctx, graph: sGraph, model: splitModel };
+      const sAllOn = new Float32Array(sGraph.edges.length).fill(1);
+      const atInit = await evaluate(pruneCtx, sAllOn);
+      // the paper's stage 1->2 pre-training: constants at lr 0.002 and the MLP copies at 1e-3, LN frozen
+      const fit = await trainFaithful(pruneCtx, s.splitSteps, 'pre-train split MLP copies', { mlp: true, ln: false, bcLr: 2e-3 });
+      const pretrained = await evaluate(pruneCtx, sAllOn);
+      splitFit = { init: atInit, pretrained, steps: fit.steps, lossBefore: fit.first, lossAfter: fit.last };
+      pruneStart = snapshot(splitModel);
+      endStage('split');
+    }
+    const pruneGraph = pruneCtx.graph;
     // Pruning runs even when the faithful program misses the target: replacing a path by its optimal-ablation
     // constant can remove what LLN-A gets wrong at long lengths. "Not decompilable" needs both to miss.
-    const runs: RunResult[] = await search(ctx, faithful, {
+    const runs: RunResult[] = await search(pruneCtx, pruneStart, {
       target: s.target,
       lambda0: s.lambda0,
       maxRuns: s.runs,
@@ -282,7 +327,16 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       seed: s.seed,
     });
     let chosen: RunResult | undefined = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
+    let chosenGraph = pruneGraph;
+    if (!chosen && splitFit && splitFit.pretrained.match >= s.target) {
+      // no pruned run kept the target: every split copy (the mode asked for)
+      const sAllOn = new Float32Array(pruneGraph.edges.length).fill(1);
+      const edges = s.stages === 3 ? configEdges(pruneGraph, sAllOn, new Float32Array(selectorUnits(pruneGraph, sAllOn).kEdge.length).fill(1)) : countEdges(sAllOn);
+      const p = splitFit.pretrained;
+      chosen = { lambda: 0, edges, match: p.match, bins: p.bins, kl: p.kl, steps: [0, 0], seconds: 0, mask: sAllOn, state: pruneStart, theta1: new Float32Array(0) };
+    }
     if (!chosen && faithfulMatch.match >= s.target) {
+      chosenGraph = graph;
       // no pruned run kept the target: the faithful program (every edge) is the answer
       // counted like the runs: with stage 3, every product and key-only term of the full graph
       const edges = s.stages === 3 ? configEdges(graph, allOn, new Float32Array(selectorUnits(graph, allOn).kEdge.length).fill(1)) : countEdges(allOn);
@@ -298,7 +352,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     const example = exampleInput(task, s.seed);
     const unpruned = emitProgram({ graph, folded, state: faithful, mask: allOn, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.unpruned), name: `${task.name} (faithful, unpruned)`, example });
     const pruned = chosen
-      ? emitProgram({ graph, folded, state: chosen.state, mask: chosen.mask, ...(chosen.stage3 ? { selectors: chosen.stage3 } : {}), vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example })
+      ? emitProgram({ graph: chosenGraph, folded, state: chosen.state, mask: chosen.mask, ...(chosen.stage3 ? { selectors: chosen.stage3 } : {}), vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example })
       : undefined;
     endStage('emit');
 
@@ -328,7 +382,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     throwIfAborted();
 
     // the learned LN variance of every consumer: with the weights, all a line's op matrix depends on
-    const lnVariances = (state: MaskedState): Record<string, number> => Object.fromEntries(graph.consumers.map((c, i) => [c.id, Math.exp(state.logVar[i])]));
+    const lnVariances = (state: MaskedState, g: PathGraph = graph): Record<string, number> => Object.fromEntries(g.consumers.map((c, i) => [c.id, Math.exp(state.logVar[i])]));
     const report: ExtractReport = {
       model: model.dir,
       sha256: model.sha256,
@@ -348,7 +402,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         searchSamplesPerBin: s.searchSamples,
         checkSamplesPerBin: s.checkSamples,
         lambda0: s.lambda0,
-        mlp: 'unsplit',
+        mlp: s.mlp,
+        splitPreSteps: splitFit ? splitFit.steps : 0,
         stages: s.stages === 3 ? 'components, paths, query-key products' : 'components, paths',
         stage3Steps: s.stages === 3 ? (s.stage3Steps ?? s.stage2Steps) : 0,
         stage3PreSteps: s.stages === 3 ? STAGE3_PRE_STEPS : 0,
@@ -356,7 +411,13 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       },
       seconds: 0,
       secondsByStage: stageTimes,
-      llnA: { fixedVariance, learnedVariance, ...(mlpFineTune ? { mlpFineTune } : {}), faithfulFit: faithfulFitText(fixedVariance, learnedVariance, mlpFineTune) },
+      llnA: {
+        fixedVariance,
+        learnedVariance,
+        ...(mlpFineTune ? { mlpFineTune } : {}),
+        ...(splitFit ? { split: splitFit } : {}),
+        faithfulFit: faithfulFitText(fixedVariance, learnedVariance, mlpFineTune, splitFit),
+      },
       runs: runs.map((r) => ({
         lambda: r.lambda,
         edges: r.edges,
@@ -369,9 +430,9 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       })),
       frontier: paretoFrontier(runs),
       decompilable,
-      ...(decompilable ? {} : { shortfall: s.target - Math.max(faithfulMatch.match, ...runs.map((r) => r.match)) }),
+      ...(decompilable ? {} : { shortfall: s.target - Math.max(faithfulMatch.match, splitFit?.pretrained.match ?? 0, ...runs.map((r) => r.match)) }),
       ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
-      ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, lnVariances: lnVariances(chosen!.state) } } : {}),
+      ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, mlp: chosenGraph.splitMlps ? 'split' : 'unsplit', lnVariances: lnVariances(chosen!.state, chosenGraph) } } : {}),
       ...(simplified ? { primitives: { stats: simplified.stats, steps: simplified.steps, mlps: simplified.mlpExplanations } } : {}),
       unpruned: { file: paths.unpruned, lines: unpruned.program.statements.length, edges: unpruned.edges, ...(unprunedCheck ? { check: unprunedCheck } : {}), lnVariances: lnVariances(faithful) },
     };
@@ -399,15 +460,18 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     };
   } finally {
     masked.dispose();
+    splitModel?.dispose();
     for (const b of train) disposeBatch(b);
   }
 }
 
 /** "LLN-A fixed 0.250 -> learned variances 0.819 -> + MLP fine-tune 0.972" (match on lengths 0-150, per bin). */
-function faithfulFitText(fixed: MatchResult, learned: MatchResult, ft: MlpFineTune | undefined): string {
+function faithfulFitText(fixed: MatchResult, learned: MatchResult, ft: MlpFineTune | undefined, split: SplitFit | undefined): string {
   const m = (r: MatchResult): string => `${r.match.toFixed(3)} (${r.bins.map((b) => b.match.toFixed(2)).join('/')})`;
+  const loss = (a: number, b: number): string => `loss ${a.toExponential(2)} -> ${b.toExponential(2)}`;
   let text = `LLN-A fixed variances ${m(fixed)} -> learned variances ${m(learned)}`;
-  if (ft) text += ` -> + MLP fine-tune (${ft.steps} steps, loss ${ft.lossBefore.toExponential(2)} -> ${ft.lossAfter.toExponential(2)}) ${m(ft)}${ft.kept ? '' : ', not kept (no better)'}`;
+  if (ft) text += ` -> + MLP fine-tune (${ft.steps} steps, ${loss(ft.lossBefore, ft.lossAfter)}) ${m(ft)}${ft.kept ? '' : ', not kept (no better)'}`;
+  if (split) text += `; split MLP copies: at the linearisation ${m(split.init)} -> pre-trained (${split.steps} steps, ${loss(split.lossBefore, split.lossAfter)}) ${m(split.pretrained)}`;
   return text;
 }
 

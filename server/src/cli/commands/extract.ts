@@ -19,6 +19,8 @@ interface ExtractCliOptions {
   checkSamples: string;
   steps?: string;
   stages: string;
+  mlp?: string;
+  mlpSteps?: string;
   /** false with --no-primitives */
   primitives: boolean;
 }
@@ -37,6 +39,11 @@ function parseSteps(text: string | undefined): Pick<ExtractOptions, 'stage1Steps
   return { stage1Steps: a, stage2Steps: b, ...(c !== undefined ? { faithfulSteps: c } : {}), ...(d !== undefined ? { stage3Steps: d } : {}) };
 }
 
+function mlpMode(text: string): 'split' | 'unsplit' {
+  if (text !== 'split' && text !== 'unsplit') throw new UserError(`--mlp must be "split" or "unsplit", got "${text}"`);
+  return text;
+}
+
 export function registerExtract(program: Command): void {
   program
     .command('extract')
@@ -51,6 +58,8 @@ export function registerExtract(program: Command): void {
     .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
     .option('--steps <s1,s2[,faithful[,s3]]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit, and stage 3), default 500,300,100,300')
     .option('--stages <2|3>', 'pruning stages: 3 adds query-key product masks after components and paths', '3')
+    .option('--mlp <split|unsplit>', 'split: one MLP copy per input path (fine-tuned from the MLP, readable); unsplit: one exact MLP per layer (default: see `rasp extract --help` of decompile/README)')
+    .option('--mlp-steps <n>', 'MLP fine-tune steps when learned LN variances miss the target (0: never fine-tune), default 150')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--force', 'overwrite existing output files')
     .option('--json', 'print {"out", "lines", "unprunedLines", "edges", "match", "seconds"} on stdout')
@@ -66,6 +75,8 @@ export function registerExtract(program: Command): void {
         primitives: opts.primitives !== false,
         stages: intOption('stages', opts.stages, 2, 3) as 2 | 3,
         ...parseSteps(opts.steps),
+        ...(opts.mlp !== undefined ? { mlp: mlpMode(opts.mlp) } : {}),
+        ...(opts.mlpSteps !== undefined ? { mlpSteps: intOption('mlp-steps', opts.mlpSteps, 0, 100_000) } : {}),
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),
       };
@@ -107,7 +118,7 @@ export function registerExtract(program: Command): void {
         }
         if (!r.report.decompilable) {
           throw new UserError(
-            `not decompilable at the target ${options.target}: the faithful program with learned layer-norm scales matches only ${r.report.llnA.learnedVariance.match.toFixed(3)} and no pruned run reached the target either (best short by ${(r.report.shortfall ?? 0).toFixed(3)}); see ${r.reportOut}`,
+            `not decompilable at the target ${options.target}: the faithful program (${r.report.llnA.faithfulFit}) misses it and no pruned run reached it either (best short by ${(r.report.shortfall ?? 0).toFixed(3)}); see ${r.reportOut}`,
           );
         }
       } finally {

@@ -272,9 +272,42 @@ export class MaskedModel {
         acts[u.path] = tf.reshape(this.mlps.apply(ui, flat(input), this.scale(mi)), [B, T, d]);
       });
     }
+    if (this.capture) acts.forEach((a, p) => a && this.capture!(p, a));
     const li = graph.consumerIndex.get('lm_head')!;
     const logits = tf.add(tf.mul(this.unembed(flat(consumerInput(li))), this.scale(li)), this.unembedB);
     return tf.reshape(logits, [B, T, folded.V]);
+  }
+
+  /** Set only while pathMeans runs: sees every computed path activation of a forward pass. */
+  private capture: ((path: number, act: tf.Tensor3D) => void) | undefined;
+
+  /**
+   * Mean activation (nPaths x d, float64) of every path over the real (non-pad) positions of the batches, with
+   * every edge on; zero for paths never computed. Used to start split MLP copies at the unsplit MLP's linearisation.
+   */
+  pathMeans(batches: readonly Batch[]): Float64Array {
+    const { d } = this.folded;
+    const nPaths = this.graph.paths.length;
+    const sum = new Float64Array(nPaths * d);
+    let count = 0;
+    try {
+      for (const batch of batches) {
+        const w = new Float32Array(batch.B * batch.T);
+        batch.seqs.forEach((seq, b) => w.fill(1, b * batch.T, b * batch.T + seq.length));
+        count += w.reduce((a, x) => a + x, 0);
+        tf.tidy(() => {
+          const weight = tf.tensor2d(w, [1, batch.B * batch.T]);
+          this.capture = (p, act) => {
+            const s = tf.matMul(weight, tf.reshape(act, [batch.B * batch.T, d])).dataSync();
+            for (let i = 0; i < d; i++) sum[p * d + i] += s[i];
+          };
+          this.forward(batch, tf.ones([batch.B, this.graph.edges.length]) as tf.Tensor2D, null);
+        });
+      }
+    } finally {
+      this.capture = undefined;
+    }
+    return sum.map((x) => x / Math.max(1, count));
   }
 
   /** Faithfulness loss (method-pruning.md 3.5): KL averaged over scored tokens x vocab, or BCE to sigmoid(orig). */
