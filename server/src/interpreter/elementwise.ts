@@ -44,8 +44,12 @@ export function applyUnary(fn: ElementwiseFn, x: Rows, out: Basis, n: number): F
       case 'sharpen': {
         // Negative entries (not expected in probability-like inputs) count as 0 so fractional powers stay real.
         let sum = 0;
+        // With a positive power, entries <= 0 give 0: only the others need Math.pow.
+        const skip = fn.power > 0;
         for (let c = 0; c < size; c++) {
-          const v = Math.pow(Math.max(0, xd[xo + c]), fn.power);
+          const e = xd[xo + c];
+          if (skip && e <= 0) continue;
+          const v = Math.pow(Math.max(0, e), fn.power);
           y[yo + c] = v;
           sum += v;
         }
@@ -200,22 +204,4 @@ export function applyMlp(mlp: OpaqueMlp, inputs: Rows[], n: number): Float64Arra
     }
   }
   return y;
-}
-
-/** The entry index of every row if all rows are exactly one-hot, else undefined. */
-export function detectHot(data: Float64Array, n: number, size: number): Int32Array | undefined {
-  const hot = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const off = i * size;
-    let at = -1;
-    for (let c = 0; c < size; c++) {
-      const v = data[off + c];
-      if (v === 0) continue;
-      if (v !== 1 || at >= 0) return undefined;
-      at = c;
-    }
-    if (at < 0) return undefined;
-    hot[i] = at;
-  }
-  return hot;
 }

@@ -1,20 +1,38 @@
 // Steppable evaluation of a Program on one input (d-rasp.md section 6). One statement per step(), so the
 // debugger can pause anywhere; runToEnd()/runProgram()/runBatch() for everything else.
 //
-// Speed: token/pos (and anything that turns out exactly one-hot, e.g. an aggregate whose attention is a hard
-// 1e4-scaled pick) carry the index of their hot entry per position. A select between one-hot q and k is then a
-// lookup of M entries, and aggregating a one-hot value adds weights into columns; dense products are used only
-// for genuinely dense variables.
+// Speed (kernels.ts): token/pos (and anything that turns out exactly one-hot, e.g. an aggregate whose attention is
+// a hard 1e4-scaled pick) carry the index of their hot entry per position, so selects between them look entries
+// up and aggregating them adds weights into columns. A select keeps only what its query rows need; an aggregate
+// computes its weights one causal row at a time and applies each row at once, by the cheapest exact route.
 import type { Basis, Program, Statement, Matrix, SelectStatement, ProjectStatement } from '../program/types';
 import { inferBases, posBasis, tokenBasis } from '../program/bases';
 import { CancelledError, UserError } from '../util/errors';
-import { applyCartesian, applyMlp, applyUnary, detectHot, type Rows } from './elementwise';
+import { applyCartesian, applyMlp, applyUnary } from './elementwise';
 import { compileMap, type Compiled, type MapCtx } from './expr';
+import {
+  AggregateRows,
+  denseVar,
+  emptyPaths,
+  forgetIfChanged,
+  oneHotVar,
+  rowsTimes,
+  scoreRows,
+  SoftmaxRows,
+  StoredRows,
+  UniformRows,
+  type PathCounts,
+  type ScoreRows,
+  type StoredWeights,
+  type Var,
+  type WeightRows,
+} from './kernels';
 import { statementMatrix, UNIT_BASIS } from './ops';
 
 export { opMatrix, specialRows, statementMatrix, UNIT_BASIS } from './ops';
 
-/** Attention keeps n x n matrices per select and head; longer inputs would exhaust memory. */
+/** Asking for a selector's scores or an aggregate's weights builds an n x n matrix; longer inputs would exhaust
+ * memory. */
 export const MAX_INPUT_LENGTH = 8192;
 
 export interface VariableValue {
@@ -100,11 +118,20 @@ export class Plan {
   readonly pos: Basis;
   private readonly matrices = new Map<Statement, Matrix>();
   private readonly maps = new Map<Statement, Compiled<MapCtx>>();
+  /** Selector sums (`s1+s2`) that more than one aggregate attends with. */
+  readonly sharedSums = new Set<string>();
 
   constructor(readonly program: Program) {
     this.bases = inferBases(program);
     this.vocab = tokenBasis(program);
     this.pos = posBasis(program);
+    const seen = new Set<string>();
+    for (const s of program.statements) {
+      if (s.kind !== 'aggregate' || s.selectors.length === 0) continue;
+      const key = s.selectors.join('+');
+      if (seen.has(key)) this.sharedSums.add(key);
+      seen.add(key);
+    }
   }
 
   basis(name: string): Basis {
@@ -136,137 +163,6 @@ export class Plan {
   }
 }
 
-interface Var extends Rows {
-  n: number;
-  /** 1 + the last non-zero column of each row: dense loops stop there (a position-derived value at position i
-   * never reaches beyond column i, however large P is). */
-  rowWidth: Int32Array;
-  /** The largest rowWidth. */
-  width: number;
-}
-
-// Analyses of a matrix (identical rows, sparse rows) are cached per Matrix object. A caller may rewrite a named
-// matrix's numbers in place between plans (e.g. while rounding), so each new Plan checks a fingerprint first.
-const fingerprints = new WeakMap<Matrix, number>();
-function forgetIfChanged(m: Matrix): void {
-  let f = m.rows * 31 + m.cols;
-  for (let i = 0; i < m.data.length; i++) f = (f * 1.0000001 + m.data[i] * ((i % 89) + 1)) % 1e15;
-  if (fingerprints.get(m) !== f) {
-    identicalRowsCache.delete(m);
-    sparseCache.delete(m);
-    fingerprints.set(m, f);
-  }
-}
-
-/** Whether every row of a matrix is the same (primitives, key-only-like predicates): scores factor then. */
-const identicalRowsCache = new WeakMap<Matrix, boolean>();
-function identicalRows(m: Matrix): boolean {
-  let known = identicalRowsCache.get(m);
-  if (known === undefined) {
-    known = true;
-    for (let r = 1; r < m.rows && known; r++) {
-      for (let c = 0; c < m.cols; c++) {
-        if (m.data[r * m.cols + c] !== m.data[c]) {
-          known = false;
-          break;
-        }
-      }
-    }
-    identicalRowsCache.set(m, known);
-  }
-  return known;
-}
-
-/** Non-zero entries per row (columns ascending) of a mostly-zero matrix: predicate ops are usually sparse. */
-interface SparseRows {
-  start: Int32Array;
-  col: Int32Array;
-  val: Float64Array;
-}
-
-const sparseCache = new WeakMap<Matrix, SparseRows | null>();
-function sparseRows(m: Matrix): SparseRows | undefined {
-  let sp = sparseCache.get(m);
-  if (sp === undefined) {
-    let nnz = 0;
-    for (let i = 0; i < m.data.length; i++) if (m.data[i] !== 0) nnz++;
-    sp = null;
-    if (nnz <= m.data.length / 2) {
-      const start = new Int32Array(m.rows + 1);
-      const col = new Int32Array(nnz);
-      const val = new Float64Array(nnz);
-      let at = 0;
-      for (let r = 0; r < m.rows; r++) {
-        start[r] = at;
-        for (let c = 0; c < m.cols; c++) {
-          const v = m.data[r * m.cols + c];
-          if (v !== 0) {
-            col[at] = c;
-            val[at++] = v;
-          }
-        }
-      }
-      start[m.rows] = at;
-      sp = { start, col, val };
-    }
-    sparseCache.set(m, sp);
-  }
-  return sp ?? undefined;
-}
-
-/** Row r of M dotted with x[xo .. xo+width). */
-function rowDot(M: Matrix, sp: SparseRows | undefined, r: number, x: Float64Array, xo: number, width: number): number {
-  if (!sp) return dot(M.data, r * M.cols, x, xo, width);
-  let s = 0;
-  for (let e = sp.start[r]; e < sp.start[r + 1]; e++) {
-    const c = sp.col[e];
-    if (c >= width) break;
-    s += sp.val[e] * x[xo + c];
-  }
-  return s;
-}
-
-/**
- * token/pos: every consumer uses the hot indices, so the dense rows (n x P can be large) are only built if someone
- * reads `data` (an element-wise primitive, a map, the debugger).
- */
-function oneHotVar(basis: Basis, hot: Int32Array): Var {
-  const n = hot.length;
-  const rowWidth = hot.map((h) => h + 1);
-  let data: Float64Array | undefined;
-  return {
-    basis,
-    n,
-    hot,
-    rowWidth,
-    width: maxOf(rowWidth),
-    get data(): Float64Array {
-      if (!data) {
-        data = new Float64Array(n * basis.size);
-        for (let i = 0; i < n; i++) data[i * basis.size + hot[i]] = 1;
-      }
-      return data;
-    },
-  };
-}
-
-function rowWidths(data: Float64Array, n: number, size: number): Int32Array {
-  const widths = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const off = i * size;
-    let c = size - 1;
-    while (c >= 0 && data[off + c] === 0) c--;
-    widths[i] = c + 1;
-  }
-  return widths;
-}
-
-function maxOf(xs: Int32Array): number {
-  let m = 0;
-  for (const x of xs) if (x > m) m = x;
-  return m;
-}
-
 export interface ExecutionOptions {
   signal?: AbortSignal;
 }
@@ -274,17 +170,21 @@ export interface ExecutionOptions {
 export class Execution {
   readonly tokens: number[];
   readonly n: number;
+  /** How often each fast path served (diagnostics; tests check that every path is exercised). */
+  readonly paths: PathCounts = emptyPaths();
   private readonly plan: Plan;
   private readonly program: Program;
   private readonly signal?: AbortSignal;
   private next = 0;
   private readonly vars = new Map<string, Var>();
+  /** Per select: what its query rows need; full score matrices are built only when asked for. */
+  private readonly scores = new Map<string, ScoreRows>();
   private readonly selectors = new Map<string, SelectorValue>();
-  /** Selects whose scores on later keys (j > i) are not computed yet. */
-  private readonly pendingScores = new Map<string, SelectStatement>();
+  /** Per aggregate that ran: its selectors (its weights are rebuilt on demand by attention()). */
+  private readonly aggregated = new Map<string, string[]>();
   private readonly weights = new Map<string, Float64Array>();
-  /** Attention weights per selector sum, shared by the aggregates of one head. */
-  private readonly weightsBySum = new Map<string, Float64Array>();
+  /** Weights of selector sums used by several aggregates, shared by them. */
+  private readonly weightsBySum = new Map<string, StoredWeights>();
   private final?: RunResult;
 
   constructor(program: Program, input: string | number[], options: ExecutionOptions & { plan?: Plan } = {}) {
@@ -344,25 +244,68 @@ export class Execution {
     return this.result();
   }
 
+  /**
+   * Skips the next statement, taking its results from `from`: a run on the same input of a program whose statement
+   * `name` computes exactly what this one does (same op, same input values). Lets a search over edited programs
+   * (decompile/primitives) re-run only what an edit changed; values are immutable, so they are shared, not copied.
+   */
+  adopt(from: Execution, name?: string): Statement {
+    const stmt = this.program.statements[this.next];
+    if (!stmt) throw new RuntimeError('the program has already finished', undefined, this.program.file);
+    const src = name ?? stmt.name;
+    const v = from.vars.get(src);
+    const scores = from.scores.get(src);
+    if (!v && !scores) throw new Error(`adopt: '${src}' has no value in the other run`);
+    if (v) this.vars.set(stmt.name, v);
+    if (scores) this.scores.set(stmt.name, scores);
+    if (stmt.kind === 'aggregate') this.aggregated.set(stmt.name, stmt.selectors);
+    if (stmt.kind === 'prediction') this.final = from.final;
+    this.next++;
+    return stmt;
+  }
+
   value(name: string): VariableValue | undefined {
     const v = this.vars.get(name);
     return v ? { basis: v.basis, n: v.n, data: v.data } : undefined;
   }
 
+  /** n x n raw scores of a select that has run (built on first request). */
   selector(name: string): SelectorValue | undefined {
-    const v = this.selectors.get(name);
-    const pending = this.pendingScores.get(name);
-    if (v && pending) {
-      // Fill in the scores of later keys, which the run itself never needs.
-      this.pendingScores.delete(name);
-      this.select(pending, v.scores, 'rest');
+    let v = this.selectors.get(name);
+    if (!v) {
+      const rows = this.scores.get(name);
+      if (!rows) return undefined;
+      const n = this.n;
+      const scores = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) rows.row(i, 0, n, scores, i * n, false);
+      v = { n, scores };
+      this.selectors.set(name, v);
     }
     return v;
   }
 
-  /** n x n attention weights of an aggregate (row i: weights over keys j <= i). */
+  /** n x n attention weights of an aggregate (row i: weights over keys j <= i), built on first request. */
   attention(aggregateName: string): Float64Array | undefined {
-    return this.weights.get(aggregateName);
+    let W = this.weights.get(aggregateName);
+    if (!W) {
+      const selectors = this.aggregated.get(aggregateName);
+      if (!selectors) return undefined;
+      const stored = this.weightsBySum.get(selectors.join('+'));
+      if (stored) {
+        W = stored.W;
+      } else {
+        // The same rows the aggregate computed (its inputs are immutable), now kept.
+        const n = this.n;
+        W = new Float64Array(n * n);
+        const rows = this.weightRows(selectors);
+        for (let i = 0; i < n; i++) {
+          rows.compute(i);
+          W.set(rows.w.subarray(0, i + 1), i * n);
+        }
+      }
+      this.weights.set(aggregateName, W);
+    }
+    return W;
   }
 
   /** The basis of any variable of the program, computed yet or not (undefined for selectors). */
@@ -395,10 +338,10 @@ export class Execution {
   private exec(stmt: Statement): void {
     switch (stmt.kind) {
       case 'select': {
-        const scores = new Float64Array(this.n * this.n);
-        this.select(stmt, scores, 'causal');
-        this.selectors.set(stmt.name, { n: this.n, scores });
-        this.pendingScores.set(stmt.name, stmt);
+        const M = this.plan.matrix(stmt);
+        const k = this.need(stmt.k);
+        const q = stmt.q === undefined ? undefined : this.need(stmt.q);
+        this.scores.set(stmt.name, scoreRows(M, q, k, this.n, this.paths));
         return;
       }
       case 'aggregate':
@@ -412,161 +355,44 @@ export class Execution {
     }
   }
 
-  /**
-   * Scores of a select into S (n x n). Only the causal part (keys j <= i) is needed by aggregates, so a run computes
-   * that (`part` 'causal'); the rest is filled on demand when the scores are inspected (`part` 'rest').
-   */
-  private select(stmt: SelectStatement, S: Float64Array, part: 'causal' | 'rest'): void {
+  /** Row-by-row attention weights of a selector sum (replaying stored weights when a head shares them). */
+  private weightRows(selectors: string[], store?: StoredWeights): WeightRows {
     const n = this.n;
-    const M = this.plan.matrix(stmt);
-    const md = M.data;
-    const cols = M.cols;
-    const k = this.need(stmt.k);
-    const q = stmt.q === undefined ? undefined : this.need(stmt.q);
-    const lo = (i: number) => (part === 'causal' ? 0 : i + 1);
-    const hi = (i: number) => (part === 'causal' ? i + 1 : n);
-    if (!q || identicalRows(M)) {
-      // Key-only, or every query row alike: score(i, j) = (sum of q(i)) * (row . k(j)).
-      const kv = new Float64Array(n);
-      const sp = k.hot ? undefined : sparseRows(M);
-      for (let j = 0; j < n; j++) kv[j] = k.hot ? md[k.hot[j]] : rowDot(M, sp, 0, k.data, j * cols, k.rowWidth[j]);
-      for (let i = 0; i < n; i++) {
-        let qs = 1;
-        if (q && !q.hot) {
-          qs = 0;
-          for (let r = 0; r < q.rowWidth[i]; r++) qs += q.data[i * M.rows + r];
-        }
-        const so = i * n;
-        for (let j = lo(i); j < hi(i); j++) S[so + j] = qs * kv[j];
-      }
-      return;
-    }
-    if (q.hot && k.hot) {
-      const kh = k.hot;
-      for (let i = 0; i < n; i++) {
-        const ro = q.hot[i] * cols;
-        const so = i * n;
-        for (let j = lo(i); j < hi(i); j++) S[so + j] = md[ro + kh[j]];
-      }
-      return;
-    }
-    if (q.hot) {
-      // Projected key values per query row, extended as far as the queries using that row need them.
-      const sp = sparseRows(M);
-      const byRow = new Map<number, { vals: Float64Array; upto: number }>();
-      for (let i = 0; i < n; i++) {
-        const r = q.hot[i];
-        let row = byRow.get(r);
-        if (!row) {
-          row = { vals: new Float64Array(n), upto: 0 };
-          byRow.set(r, row);
-        }
-        const end = hi(i);
-        for (let j = Math.max(row.upto, lo(i)); j < end; j++) row.vals[j] = rowDot(M, sp, r, k.data, j * cols, k.rowWidth[j]);
-        // Later queries with this row need keys up to at least `end` (causal) or from a later start (rest).
-        row.upto = Math.max(row.upto, end);
-        const so = i * n;
-        for (let j = lo(i); j < end; j++) S[so + j] = row.vals[j];
-      }
-      return;
-    }
-    // Dense query: QM = q M over the columns the keys can reach.
-    const QM = rowsTimes(q.data, n, q.rowWidth, M, k.width);
-    for (let i = 0; i < n; i++) {
-      const so = i * n;
-      const qo = i * cols;
-      if (k.hot) for (let j = lo(i); j < hi(i); j++) S[so + j] = QM[qo + k.hot[j]];
-      else for (let j = lo(i); j < hi(i); j++) S[so + j] = dot(QM, qo, k.data, j * cols, k.rowWidth[j]);
-    }
-  }
-
-  private attentionWeights(selectors: string[]): Float64Array {
-    const key = selectors.join('+');
-    const seen = this.weightsBySum.get(key);
-    if (seen) return seen;
-    const n = this.n;
-    const W = new Float64Array(n * n);
-    if (selectors.length === 0) {
-      for (let i = 0; i < n; i++) W.fill(1 / (i + 1), i * n, i * n + i + 1);
-    } else {
-      const scores = selectors.map((s) => {
-        const v = this.selectors.get(s);
-        if (!v) throw new UserError(`selector '${s}' has no value`);
-        return v.scores;
-      });
-      const dHead = this.program.header.dHead;
-      const scale = dHead !== undefined ? 1 / Math.sqrt(dHead) : 1;
-      const first = scores[0];
-      for (let i = 0; i < n; i++) {
-        const o = i * n;
-        // Sum the selectors' causal scores, then scale.
-        for (let j = 0; j <= i; j++) W[o + j] = first[o + j];
-        for (let t = 1; t < scores.length; t++) {
-          const s = scores[t];
-          for (let j = 0; j <= i; j++) W[o + j] += s[o + j];
-        }
-        let max = -Infinity;
-        for (let j = 0; j <= i; j++) {
-          const z = W[o + j] * scale;
-          if (!Number.isFinite(z)) {
-            throw new UserError(`the attention score of query ${i} on key ${j} is ${z} (check the op matrices)`);
-          }
-          W[o + j] = z;
-          if (z > max) max = z;
-        }
-        let sum = 0;
-        for (let j = 0; j <= i; j++) {
-          const d = W[o + j] - max;
-          // Weights below e^-50 (~2e-22) are dropped: far below float32 resolution of the sums they join, and
-          // keeping them breeds subnormal numbers that slow every later product ~100x. Dropping them also lets
-          // hard (1e4-scaled) attention come out exactly one-hot, which later statements exploit.
-          const e = d < -50 ? 0 : Math.exp(d);
-          W[o + j] = e;
-          sum += e;
-        }
-        for (let j = 0; j <= i; j++) W[o + j] /= sum;
-      }
-    }
-    this.weightsBySum.set(key, W);
-    return W;
+    if (selectors.length === 0) return new UniformRows(n);
+    const stored = this.weightsBySum.get(selectors.join('+'));
+    if (stored) return new StoredRows(stored, n, this.paths);
+    const scores = selectors.map((s) => {
+      const v = this.scores.get(s);
+      if (!v) throw new UserError(`selector '${s}' has no value`);
+      return v;
+    });
+    const dHead = this.program.header.dHead;
+    return new SoftmaxRows(scores, dHead !== undefined ? 1 / Math.sqrt(dHead) : 1, n, this.paths, store);
   }
 
   private aggregate(stmt: Statement & { kind: 'aggregate' }): void {
     const n = this.n;
-    const W = this.attentionWeights(stmt.selectors);
-    this.weights.set(stmt.name, W);
+    const key = stmt.selectors.join('+');
+    // A head whose weights feed several aggregates keeps them instead of recomputing the softmax.
+    const store =
+      stmt.selectors.length > 0 && this.plan.sharedSums.has(key) && !this.weightsBySum.has(key)
+        ? { W: new Float64Array(n * n), uniform: new Uint8Array(n) }
+        : undefined;
+    const rows = this.weightRows(stmt.selectors, store);
     const v = this.need(stmt.v);
     const size = v.basis.size;
     const out = new Float64Array(n * size);
-    if (stmt.selectors.length === 0 && !v.hot) {
-      // Uniform attention is a running mean: O(n * size) instead of O(n^2 * size).
-      const acc = new Float64Array(size);
-      for (let i = 0; i < n; i++) {
-        const vo = i * size;
-        const width = v.rowWidth[i];
-        for (let c = 0; c < width; c++) acc[c] += v.data[vo + c];
-        const oo = i * size;
-        for (let c = 0; c < size; c++) out[oo + c] = acc[c] / (i + 1);
-      }
-      this.setVar(stmt.name, v.basis, out);
-      return;
-    }
+    const agg = new AggregateRows(v, this.paths);
+    // Leading rows with uniform attention make the result v's running mean there, which later statements exploit.
+    let meanRows = -1;
     for (let i = 0; i < n; i++) {
-      const o = i * n;
-      const oo = i * size;
-      if (v.hot) {
-        for (let j = 0; j <= i; j++) out[oo + v.hot[j]] += W[o + j];
-      } else {
-        for (let j = 0; j <= i; j++) {
-          const w = W[o + j];
-          if (w === 0) continue;
-          const vo = j * size;
-          const width = v.rowWidth[j];
-          for (let c = 0; c < width; c++) out[oo + c] += w * v.data[vo + c];
-        }
-      }
+      rows.compute(i);
+      if (!rows.uniform && meanRows < 0) meanRows = i;
+      agg.row(i, rows, out, i * size);
     }
-    this.setVar(stmt.name, v.basis, out);
+    if (store) this.weightsBySum.set(key, store);
+    this.aggregated.set(stmt.name, stmt.selectors);
+    this.setVar(stmt.name, v.basis, out, true, v, meanRows < 0 ? n : meanRows);
   }
 
   private elementwise(stmt: Statement & { kind: 'elementwise' }): void {
@@ -581,7 +407,8 @@ export class Execution {
         break;
       case 'keep_one': {
         const x = inputs[fn.index];
-        this.vars.set(stmt.name, { ...x });
+        if (!x) throw new UserError(`keep_one ${fn.index} has no such input`);
+        this.vars.set(stmt.name, x);
         return;
       }
       case 'cartesian':
@@ -679,10 +506,8 @@ export class Execution {
     this.final = { tokens: this.tokens.map((t) => vocab[t]), logits, prediction };
   }
 
-  private setVar(name: string, basis: Basis, data: Float64Array, detect = true): void {
-    const hot = detect ? detectHot(data, this.n, basis.size) : undefined;
-    const rowWidth = rowWidths(data, this.n, basis.size);
-    this.vars.set(name, { basis, n: this.n, data, rowWidth, width: maxOf(rowWidth), ...(hot ? { hot } : {}) });
+  private setVar(name: string, basis: Basis, data: Float64Array, detect = true, meanOf?: Var, meanRows = 0): void {
+    this.vars.set(name, denseVar(basis, data, this.n, detect, meanOf, meanRows));
   }
 }
 
@@ -699,46 +524,6 @@ function checkIds(program: Program, ids: number[]): number[] {
     }
   });
   return ids.slice();
-}
-
-function dot(a: ArrayLike<number>, ao: number, b: ArrayLike<number>, bo: number, len: number): number {
-  let s = 0;
-  for (let c = 0; c < len; c++) {
-    const x = b[bo + c];
-    if (x !== 0) s += a[ao + c] * x;
-  }
-  return s;
-}
-
-/**
- * X (n x M.rows) times M, reading only the first rowWidth[i] columns of row i of X and computing only the first
- * `colWidth` output columns; zero entries of X (and of a sparse M) are skipped.
- */
-function rowsTimes(x: Float64Array, n: number, rowWidth: Int32Array, M: Matrix, colWidth: number): Float64Array {
-  const r = M.rows;
-  const cols = M.cols;
-  const m = M.data;
-  const sp = sparseRows(M);
-  const out = new Float64Array(n * cols);
-  for (let i = 0; i < n; i++) {
-    const oo = i * cols;
-    const width = rowWidth[i];
-    for (let a = 0; a < width; a++) {
-      const w = x[i * r + a];
-      if (w === 0) continue;
-      if (sp) {
-        for (let e = sp.start[a]; e < sp.start[a + 1]; e++) {
-          const c = sp.col[e];
-          if (c >= colWidth) break;
-          out[oo + c] += w * sp.val[e];
-        }
-      } else {
-        const mo = a * cols;
-        for (let c = 0; c < colWidth; c++) out[oo + c] += w * m[mo + c];
-      }
-    }
-  }
-  return out;
 }
 
 export function runProgram(program: Program, input: string | number[], options: ExecutionOptions = {}): RunResult {
