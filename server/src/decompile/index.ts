@@ -101,8 +101,8 @@ export interface ExtractReport {
     steps: [number, number];
     seconds: number;
     bins: MatchResult['bins'];
-    /** Stage 3: its steps, the stage-2 edge count it started from, and its units (products + key-only terms). */
-    stage3?: { steps: number; preSteps: number; edgesAfterStage2: number; units: number; kept: number };
+    /** Stage 3: its steps, the stage-2 edge count it started from, its units (products + key-only terms), kept ones. */
+    stage3?: { steps: number; preSteps: number; edgesAfterStage2: number; units: number; kept: number; fallback?: { match: number } };
   }[];
   frontier: { lambda: number; edges: number; match: number }[];
   decompilable: boolean;
@@ -407,6 +407,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         stages: s.stages === 3 ? 'components, paths, query-key products' : 'components, paths',
         stage3Steps: s.stages === 3 ? (s.stage3Steps ?? s.stage2Steps) : 0,
         stage3PreSteps: s.stages === 3 ? STAGE3_PRE_STEPS : 0,
+        stage3Ln: 'frozen',
         edgeCount: s.stages === 3 ? 'qk products + key-only terms + v + mlp + lm_head inputs' : 'q + k + v + mlp + lm_head edges',
       },
       seconds: 0,
@@ -426,7 +427,19 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         steps: r.steps,
         seconds: r.seconds,
         bins: r.bins,
-        ...(r.stage3 ? { stage3: { steps: r.stage3.steps, preSteps: r.stage3.preSteps, edgesAfterStage2: r.stage3.edges2, units: r.stage3.keep.length, kept: r.stage3.keep.reduce((a, k) => a + k, 0) } } : {}),
+        ...(r.stage3
+          ? {
+              stage3: {
+                steps: r.stage3.steps,
+                preSteps: r.stage3.preSteps,
+                edgesAfterStage2: r.stage3.edges2,
+                units: r.stage3.keep.length,
+                kept: r.stage3.keep.reduce((a, k) => a + k, 0),
+                // the pruned selectors missed the target (their match): the run keeps every unit (the stage-2 network)
+                ...(r.stage3.fallback ? { fallback: r.stage3.fallback } : {}),
+              },
+            }
+          : {}),
       })),
       frontier: paretoFrontier(runs),
       decompilable,

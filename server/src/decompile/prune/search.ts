@@ -4,7 +4,7 @@
 // (edges vs match) kept in the report.
 import { edgeUnits, evaluate, groupUnits, snapshot, trainStage, type MatchResult, type PruneContext } from './train';
 import type { MaskedState } from './masked';
-import { configEdges, fixedScores, trainSelectors, type Stage3Data } from './selectors';
+import { configEdges, fixedScores, initialBeta, trainSelectors, type Stage3Data } from './selectors';
 
 export interface SearchSettings {
   target: number;
@@ -22,8 +22,12 @@ export interface SearchSettings {
   stage3PreSteps?: number;
 }
 
-/** Stage-3 pre-training of b_c and beta (the paper: 500 steps at batch 64; beta starts exact here, see selectors.ts). */
-export const STAGE3_PRE_STEPS = 50;
+/**
+ * Stage-3 pre-training of b_c and beta with every unit on. The paper uses 500 steps at batch 64 because its beta
+ * starts at 0; here beta starts at the exact query constant (selectors.ts), so stage 3 with every unit on already is
+ * the stage-2 network and pre-training has nothing to recover (measured on unique_copy: no gain). Default 0.
+ */
+export const STAGE3_PRE_STEPS = 0;
 
 export interface RunResult {
   lambda: number;
@@ -40,7 +44,7 @@ export interface RunResult {
    * Stage 3, when run: units, learned beta, thetas and the kept units (plain arrays); `mask` is then the edge mask
    * after the unused-path cleanup and `edges` counts products + key terms + v + MLP + lm_head inputs.
    */
-  stage3?: Stage3Data & { steps: number; preSteps: number; edges2: number };
+  stage3?: Stage3Data & { steps: number; preSteps: number; edges2: number; fallback?: { match: number } };
 }
 
 export interface FrontierPoint {
@@ -82,7 +86,10 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
   let mask = r2.mask;
   let edges = countEdges(mask);
   let stage3: RunResult['stage3'];
+  let state: MaskedState;
+  let ev: MatchResult;
   if ((s.stages ?? 3) === 3) {
+    const state2 = snapshot(model);
     const r3 = await trainSelectors(
       ctx,
       r2.mask,
@@ -92,8 +99,26 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
     stage3 = { qEdge: r3.qEdge, kEdge: r3.kEdge, beta: r3.beta, theta: r3.theta, keep: r3.keep, steps: r3.steps, preSteps: r3.preSteps, edges2: edges };
     mask = r3.mask;
     edges = configEdges(graph, mask, r3.keep);
+    state = snapshot(model);
+    ev = await evaluate(ctx, mask, fixedScores(graph, ctx.folded, stage3));
+    if (ev.match < s.target) {
+      // Stage 3 lost the target: keep every unit at its exact start instead (the stage-2 network, counted as a
+      // stage-3 config), when that one holds it; what the paper's search finds with a lambda too small to prune.
+      model.setState(state2);
+      const ev2 = await evaluate(ctx, r2.mask);
+      if (ev2.match >= s.target) {
+        const keep = new Float32Array(r3.keep.length).fill(1);
+        stage3 = { ...stage3, beta: initialBeta(graph, ctx.folded, state2, r2.mask, stage3), keep, fallback: { match: ev.match } };
+        mask = r2.mask;
+        edges = configEdges(graph, mask, keep);
+        state = state2;
+        ev = ev2;
+      }
+    }
+  } else {
+    state = snapshot(model);
+    ev = await evaluate(ctx, mask);
   }
-  const ev = await evaluate(ctx, mask, stage3 ? fixedScores(graph, ctx.folded, stage3) : undefined);
   return {
     lambda,
     edges,
@@ -103,7 +128,7 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
     steps: [r1.steps, r2.steps],
     seconds: (Date.now() - t0) / 1000,
     mask,
-    state: snapshot(model),
+    state,
     theta1: r1.theta,
     ...(stage3 ? { stage3 } : {}),
   };

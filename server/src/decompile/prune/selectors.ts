@@ -237,6 +237,11 @@ export function configEdges(graph: PathGraph, mask: Float32Array, keep: Float32A
 export interface Stage3Settings extends StageSettings {
   /** Steps of pre-training (b_c and beta, every unit on) before the mask loop. */
   preSteps: number;
+  /**
+   * Learn the LN variances in the mask loop (default false). The paper does (lr 0.1), but here pruning trains on
+   * short sequences, and re-fitting every scale there moved unique_copy's long-length match (101-150: 0.75 -> 0.54).
+   */
+  ln?: boolean;
 }
 
 export interface Stage3Result extends Stage3Data {
@@ -249,7 +254,8 @@ export interface Stage3Result extends Stage3Data {
 /**
  * Stage 3 from the stage-2 edge mask and the model's current state. Pre-training (method-pruning.md 3.8): b_c and beta
  * at lr 0.002 with every unit on, LN frozen. Then the mask loop as in stages 1-2 (per-row samples, straight-through
- * window estimator, lambda * sum sigmoid(theta), theta init 8, the countdown); b_c at 1e-4, LN at 0.1, beta at 0.002.
+ * window estimator, lambda * sum sigmoid(theta), theta init 8, the countdown); b_c at 1e-4, beta at 0.002 (gated to
+ * fully-on rows), LN frozen unless `ln` (see Stage3Settings).
  */
 export async function trainSelectors(ctx: PruneContext, mask2: Float32Array, s: Stage3Settings, label: string): Promise<Stage3Result> {
   const { graph, folded, model } = ctx;
@@ -326,11 +332,11 @@ export async function trainSelectors(ctx: PruneContext, mask2: Float32Array, s: 
           const M = tf.add(mConst, tf.mul(delta, G)) as tf.Tensor2D;
           const logits = model.forward(batch, Me, null, absent, unitScores(graph, units, M, beta, Gate, () => true));
           return tf.add(model.loss(batch, logits, ctx.objective), tf.mul(s.lambda, tf.sum(tf.sigmoid(theta)))) as tf.Scalar;
-        }, [theta, model.logVar, beta, model.bc]);
+        }, [theta, ...(s.ln === true ? [model.logVar] : []), beta, model.bc]);
         const gt = grads[theta.name];
         const norm = tf.norm(gt).dataSync()[0];
         optTheta.applyGradients([{ name: theta.name, tensor: norm > 5 ? tf.mul(gt, 5 / norm) : gt }]);
-        apply(optLn, model.logVar, grads);
+        if (s.ln === true) apply(optLn, model.logVar, grads);
         apply(optBeta, beta, grads);
         apply(optBc, model.bc, grads);
         return value.dataSync()[0];
