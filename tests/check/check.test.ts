@@ -1,8 +1,10 @@
 // `rasp check` on a hand-written hypothesis: the API's per-bin match equals an independent count (float64
 // reference forward + interpreter + the task's scoring rule), and the CLI prints the agreed JSON shape.
+// The first disagreeing statement: a tiny model with a program that computes exactly what it computes (exact.ts),
+// made wrong in one select or one projection; the check must mark that select, or the prediction line.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { checkProgram } from '../../server/src/check';
 import { loadProgramFile } from '../../server/src/language/load';
@@ -11,7 +13,10 @@ import { loadModel } from '../../server/src/model/load';
 import { referenceLogits } from '../../server/src/model/reference';
 import { runBatch } from '../../server/src/interpreter';
 import { getTask, parseSequence, sampleBins, sequenceMatches } from '../../server/src/tasks';
+import { writeProgramFiles } from '../../server/src/program/print';
+import type { Program } from '../../server/src/program/types';
 import { tinyModel, type TinyModel } from '../decompile/fixture';
+import { exactModel, flipProjection, flipSelect, type ExactModel } from './exact';
 
 const HYPOTHESIS = `program "majority hypothesis"
 vocab [0, 1, <bos>, <sep>, <eos>, <pad>]
@@ -62,6 +67,17 @@ describe('checkProgram', () => {
       expect(task.scoredPositions(seq)).toContain(d.position);
     }
   });
+
+  it('puts disagreements of a program without provenance on its prediction line', async () => {
+    const program = await loadProgramFile(file);
+    const loaded = await loadModel(model.dir);
+    const r = await checkProgram(program, loaded, { lengths: [[1, 30]], samples: 25, seed: 4, locate: true });
+    expect(r.disagreements.length).toBeGreaterThan(0);
+    const prediction = program.statements.find((s) => s.kind === 'prediction')!;
+    expect(r.firstDisagreement).toMatchObject({ sequence: r.disagreements[0].input, position: r.disagreements[0].position, statement: { name: 'prediction', line: prediction.line } });
+    expect(r.firstDisagreement!.reason).toContain('no statement cites a model component');
+    for (const d of r.disagreements) expect(d.statement).toBe('prediction');
+  });
 });
 
 describe('rasp check (CLI)', () => {
@@ -71,8 +87,8 @@ describe('rasp check (CLI)', () => {
     expect(existsSync('out/cli.cjs')).toBe(true);
     const r = rasp(['check', file, '--model', model.dir, '--json', '--samples', '12', '--lengths', '1-20,21-40', '--seed', '3']);
     expect(r.status, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as { bins: { lengths: number[]; match: number; samples: number }[]; match: number };
-    expect(Object.keys(j).sort()).toEqual(['bins', 'match']);
+    const j = JSON.parse(r.stdout) as { bins: { lengths: number[]; match: number; samples: number }[]; match: number; firstDisagreement: unknown };
+    expect(Object.keys(j).sort()).toEqual(['bins', 'firstDisagreement', 'match']);
     expect(j.bins.map((b) => b.lengths)).toEqual([
       [1, 20],
       [21, 40],
@@ -99,5 +115,96 @@ describe('rasp check (CLI)', () => {
     const r = rasp(['check', file, '--model', model.dir, '--samples', '0']);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('--samples');
+  });
+});
+
+describe('the first disagreeing statement', () => {
+  const BINS: [number, number][] = [
+    [2, 10],
+    [11, 24],
+  ];
+  let exact: ExactModel;
+  let dir: string;
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    exact = await exactModel(7);
+    dir = dirname(exact.dir);
+  });
+
+  /** Writes a variant of the exact program and loads it back, so statements carry their lines. */
+  async function written(program: Program, name: string): Promise<{ file: string; program: Program }> {
+    const out = join(dir, `${name}.rasp`);
+    await writeProgramFiles(program, out, { force: true });
+    return { file: out, program: await loadProgramFile(out) };
+  }
+
+  it('finds nothing to mark when the program computes what the model computes', async () => {
+    const { program } = await written(exact.program, 'exact');
+    const r = await checkProgram(program, await loadModel(exact.dir), { lengths: BINS, samples: 40, seed: 1, locate: true });
+    expect(r.match).toBe(1);
+    expect(r.firstDisagreement).toBeNull();
+  });
+
+  // One select of each head: the head is found by giving the program the model's attention head by head, the select
+  // by what the attention scores miss.
+  for (const [name, head] of [
+    ['s2', 0],
+    ['s7', 1],
+  ] as const) {
+    it(`marks ${name} (head ${head}) when its op is flipped`, async () => {
+      const { program } = await written(flipSelect(exact.program, name), `flipped-${name}`);
+      const line = program.statements.find((s) => s.name === name)!.line;
+      expect(line).toBeGreaterThan(0);
+      const r = await checkProgram(program, await loadModel(exact.dir), { lengths: BINS, samples: 40, seed: 1, locate: true });
+      expect(r.match).toBeLessThan(1);
+      expect(r.firstDisagreement).toMatchObject({ sequence: r.disagreements[0].input, position: r.disagreements[0].position, statement: { name, line } });
+      expect(r.firstDisagreement!.reason).toContain(`the scores of ${name} depart from the model's own score term for layer 0 head ${head}`);
+      expect(r.firstDisagreement!.reason).toContain("with the model's term in its place the program decides like the model");
+      // every disagreement listed goes back to the same select
+      for (const d of r.disagreements) expect({ statement: d.statement, line: d.line }).toEqual({ statement: name, line });
+    });
+  }
+
+  it('without paths to compare a select with, finds the head by its attention and the select by what it misses', async () => {
+    // annotations without q=/k=: no score term per select, so the head's attention is what is compared
+    const flipped = flipSelect(exact.program, 's6');
+    const bare: Program = { ...flipped, statements: flipped.statements.map((st) => (st.provenance ? { ...st, provenance: { ...st.provenance, paths: {} } } : st)) };
+    const { program } = await written(bare, 'flipped-bare');
+    const line = program.statements.find((st) => st.name === 's6')!.line;
+    expect(program.statements.find((st) => st.name === 's6')!.provenance).toMatchObject({ layer: 0, head: 1, paths: {} });
+    const r = await checkProgram(program, await loadModel(exact.dir), { lengths: BINS, samples: 40, seed: 1, locate: true });
+    expect(r.firstDisagreement!.statement).toEqual({ name: 's6', line });
+    expect(r.firstDisagreement!.reason).toMatch(/the attention of layer 0 head 1 at position \d+ differs from the model's/);
+    expect(r.firstDisagreement!.reason).toContain("with the model's own attention for this head and the 1 head before it the program decides like the model");
+    expect(r.firstDisagreement!.reason).toMatch(/follows s6's scores \(correlation -1\.00/);
+  });
+
+  it('marks the prediction line when a projection is wrong and every head attends as in the model', async () => {
+    const { program } = await written(flipProjection(exact.program, 'logits1'), 'flipped-projection');
+    const r = await checkProgram(program, await loadModel(exact.dir), { lengths: BINS, samples: 40, seed: 1, locate: true });
+    expect(r.match).toBeLessThan(1);
+    const prediction = program.statements.find((s) => s.kind === 'prediction')!;
+    expect(r.firstDisagreement!.statement).toEqual({ name: 'prediction', line: prediction.line });
+    expect(r.firstDisagreement!.reason).toContain("still differ with the model's own attention in every head");
+  });
+
+  it('rasp check --json reports the first disagreement with the marked line', async () => {
+    const { file: flipped, program } = await written(flipSelect(exact.program, 's2'), 'cli-flipped');
+    const line = program.statements.find((s) => s.name === 's2')!.line;
+    const r = spawnSync(process.execPath, ['bin/rasp.cjs', 'check', flipped, '--model', exact.dir, '--json', '--samples', '20', '--lengths', '2-10,11-24', '--seed', '1'], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { match: number; firstDisagreement: { sequence: string; position: number; statement: { line: number; name: string }; reason: string } };
+    expect(j.match).toBeLessThan(1);
+    expect(j.firstDisagreement.statement).toEqual({ line, name: 's2' });
+    expect(readFileSync(flipped, 'utf8').split('\n')[line - 1]).toMatch(/^s2 = select\(/);
+    expect(j.firstDisagreement.reason).toContain('layer 0 head 0');
+    expect(j.firstDisagreement.sequence.split(' ').length).toBeGreaterThan(j.firstDisagreement.position);
+    const text = spawnSync(process.execPath, ['bin/rasp.cjs', 'check', flipped, '--model', exact.dir, '--samples', '20', '--lengths', '2-10,11-24', '--seed', '1'], { encoding: 'utf8', timeout: 300_000 });
+    expect(text.stdout).toContain(`first disagreeing statement: line ${line} (s2)`);
+    const { file: good } = await written(exact.program, 'cli-exact');
+    const ok = spawnSync(process.execPath, ['bin/rasp.cjs', 'check', good, '--model', exact.dir, '--json', '--samples', '20', '--lengths', '2-10,11-24'], { encoding: 'utf8', timeout: 300_000 });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ match: 1, firstDisagreement: null });
   });
 });

@@ -1,11 +1,16 @@
 // The extension in a real VS Code (code-server) driven by Chromium: model viewer -> Decompile -> the program opens
-// -> hovers show head and source neurons -> a broken line gets a diagnostic -> the report renders -> F5 debugs.
+// -> hovers show head and source neurons -> Run on a typed input -> Check (a select made wrong is marked) -> a
+// broken line gets a diagnostic -> F5 debugs -> Train a tiny model.
 // Screenshots go to tests/e2e/screenshots/. Timings of the decompile flow are printed (the benchmark).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseProgram } from '../../server/src/language/load';
-import type { Program } from '../../server/src/program/types';
+import { Execution } from '../../server/src/interpreter';
+import { loadProgramFile, parseProgram } from '../../server/src/language/load';
+import { writeProgramFiles } from '../../server/src/program/print';
+import type { Program, SelectStatement } from '../../server/src/program/types';
+import { formatSequence, getTask } from '../../server/src/tasks';
+import { Rng } from '../../server/src/util/rng';
 import { ACTIVE_EDITOR, findFrame, gotoLine, hoverAt, openInExplorer, packageVsix, ROOT, runCommand, setupTools, shot, startVsCode, type Session } from './harness';
 
 /** The shipped default model (examples/models/*), or RASP_E2E_MODEL while none is shipped. */
@@ -40,6 +45,22 @@ async function openProgram(rel: string): Promise<void> {
   await s.page.locator(`${ACTIVE_EDITOR} .view-lines`).first().click();
 }
 
+/** The check warnings the Problems view lists under one file (it is opened for that). */
+async function checkWarnings(fileName: string): Promise<string[]> {
+  await runCommand(s.page, 'View: Focus Problems (Errors, Warnings, Infos)');
+  const rows = s.page.locator('.markers-panel .monaco-list-row');
+  await rows.first().waitFor({ state: 'visible', timeout: 10_000 });
+  await s.page.waitForTimeout(500);
+  const all = await rows.evaluateAll((els) => els.map((e) => ({ level: e.getAttribute('aria-level'), text: e.textContent ?? '' })));
+  const out: string[] = [];
+  let inFile = false;
+  for (const r of all) {
+    if (r.level === '1') inFile = r.text.includes(fileName);
+    else if (inFile && r.text.includes('Program and model disagree')) out.push(r.text);
+  }
+  return out;
+}
+
 beforeAll(async () => {
   fs.mkdirSync(path.join(workspace, 'models'), { recursive: true });
   fs.cpSync(source, path.join(workspace, 'models', modelName), { recursive: true });
@@ -58,6 +79,8 @@ beforeAll(async () => {
       // primitives stage attribute MLP neurons, which is the flow under test.
       'rasp.extract.targetMatch': Number(process.env.RASP_E2E_TARGET ?? 0.4),
       'rasp.check.samplesPerBin': 50,
+      // "RASP: Train Model..." runs a few seconds of steps: the flow (progress, checkpoint, viewer), not a good model.
+      'rasp.train.steps': 60,
     },
   });
 });
@@ -142,14 +165,19 @@ describe('RASP extension in code-server', () => {
     const at = await gotoLine(s.page, stmt!.line);
     const { text, hover } = await hoverAt(s.page, at, 1, /layer \d+ head \d+/);
     expect(text).toContain(`layer ${stmt!.provenance!.layer} head ${stmt!.provenance!.head}`);
-    expect(await hover.locator('img').count()).toBeGreaterThan(0);
-    // The heatmap sits at the end of a tall hover: scroll the (sticky) hover to show it with the provenance.
-    const box = await hover.boundingBox();
-    if (box) {
-      await s.page.mouse.move(box.x + box.width / 2, box.y + box.height / 2, { steps: 5 });
-      await s.page.mouse.wheel(0, 400);
-      await s.page.waitForTimeout(600);
-    }
+    const img = hover.locator('img').first();
+    await img.waitFor({ state: 'visible', timeout: 10_000 });
+    // The heatmap follows the summary and the provenance: fully inside the hover without scrolling.
+    await s.page.waitForTimeout(500);
+    const [hb, ib] = [await hover.boundingBox(), await img.boundingBox()];
+    expect(hb && ib, 'hover and heatmap are laid out').toBeTruthy();
+    expect(ib!.height).toBeGreaterThan(20);
+    expect(ib!.y).toBeGreaterThanOrEqual(hb!.y - 1);
+    expect(ib!.y + ib!.height).toBeLessThanOrEqual(hb!.y + hb!.height + 1);
+    // ... and the provenance sits above it
+    const from = hover.getByText(/layer \d+ head \d+/).first();
+    const fb = await from.boundingBox();
+    expect(fb && fb.y < ib!.y).toBe(true);
     await shot(s.page, '04-hover-select');
   });
 
@@ -182,6 +210,36 @@ describe('RASP extension in code-server', () => {
     await shot(s.page, '07-dataflow');
   });
 
+  it('runs the program on an input typed into the input box and shows the result', async () => {
+    const target = programs[0];
+    await openProgram(target.rel);
+    // A fresh input of the task (not the header's example); the expected result from the interpreter here.
+    const task = getTask(target.program.header.task!);
+    const rng = new Rng(11);
+    const input = formatSequence(task, task.generate(task.drawLength(6, 12, rng), rng));
+    const prediction = new Execution(await loadProgramFile(target.file), input).runToEnd().prediction;
+    const shown = (p: string | string[], sep: string) => (Array.isArray(p) ? `{${p.join(sep)}}` : p);
+    await runCommand(s.page, 'RASP: Run Program on Input...');
+    const box = s.page.locator('.quick-input-widget input');
+    await box.waitFor({ state: 'visible' });
+    await s.page.locator('.quick-input-widget', { hasText: 'Input sequence' }).waitFor({ state: 'visible', timeout: 10_000 });
+    await box.fill(input);
+    await s.page.keyboard.press('Enter');
+    try {
+      const toast = s.page.locator('.notifications-toasts .notification-toast', { hasText: 'Prediction at the last position' }).first();
+      await toast.waitFor({ state: 'visible', timeout: 30_000 });
+      expect((await toast.innerText()).replace(/\s+/g, ' ')).toContain(`Prediction at the last position: ${shown(prediction.at(-1)!, ', ')}`);
+      // The table of every variable per position in the "RASP Run" output, scrolled to its end (the prediction
+      // row). The output wraps long rows: compared without whitespace.
+      const output = s.page.locator('.part.panel .view-lines', { hasText: 'prediction' }).first();
+      const row = `prediction${prediction.map((p) => shown(p, ',')).join('')}`;
+      await expect.poll(async () => (await output.innerText().catch(() => '')).replace(/\s+/g, ''), { timeout: 15_000 }).toContain(row);
+      await shot(s.page, '08-run');
+    } finally {
+      await runCommand(s.page, 'View: Hide Panel');
+    }
+  });
+
   it('checks the program against the model: match per length bin in a webview', async () => {
     const target = programs[programs.length - 1];
     await openProgram(target.rel);
@@ -192,7 +250,66 @@ describe('RASP extension in code-server', () => {
     expect(match).toBeLessThanOrEqual(100);
     expect(await frame.locator('.plot svg').count()).toBe(1);
     await s.page.waitForTimeout(500);
-    await shot(s.page, '08-check');
+    await shot(s.page, '09-check');
+  });
+
+  it('Check marks a select made wrong with a warning on its line', async () => {
+    // The faithful program (every path kept, so each select has the model's score term as its counterpart) with its
+    // most influential select flipped and strengthened: a deliberate fault.
+    const faithful = programs[programs.length - 1];
+    const loaded = await loadProgramFile(faithful.file);
+    const range = (st: SelectStatement) => {
+      if (st.op.kind !== 'matrix') return -1;
+      const d = loaded.matrices.get(st.op.ref)!.data;
+      return Math.max(...d) - Math.min(...d);
+    };
+    const selects = loaded.statements.filter((st): st is SelectStatement => st.kind === 'select' && st.op.kind === 'matrix');
+    expect(selects.length, 'the faithful program has a select with an op matrix').toBeGreaterThan(0);
+    const victim = selects.reduce((a, b) => (range(b) > range(a) ? b : a));
+    const ref = (victim.op as { ref: string }).ref;
+    const matrices = new Map(loaded.matrices);
+    const m = loaded.matrices.get(ref)!;
+    matrices.set(ref, { ...m, data: m.data.map((x) => -4 * x) });
+    const { weights: _own, ...header } = loaded.header;
+    const wrongRel = `models/${modelName}.wrong.rasp`;
+    const wrongFile = path.join(workspace, wrongRel);
+    await writeProgramFiles({ ...loaded, header, matrices }, wrongFile, { force: true });
+    const wrong = await loadProgramFile(wrongFile);
+    const victimLine = wrong.statements.find((st) => st.name === victim.name)!.line;
+
+    await openProgram(wrongRel);
+    await runCommand(s.page, 'RASP: Check Program Against Model');
+    // (the Check panel is reused: wait for this file's report)
+    const frame = await findFrame(s.page, `body:has-text("${path.basename(wrongFile)}") #first a[data-line]`, 5 * 60_000);
+    const marked = Number(await frame.locator('#first a[data-line]').getAttribute('data-line'));
+    console.log(`check: ${victim.name} (line ${victimLine}) flipped; marked: ${(await frame.locator('#first').innerText()).slice(0, 400)}`);
+    expect(marked).toBe(victimLine);
+    // the warning sits on that line of the program, with the reason and the input
+    await openProgram(wrongRel);
+    // (decorations are drawn for the lines on screen only)
+    const at = await gotoLine(s.page, marked);
+    await s.page.locator(`${ACTIVE_EDITOR} .squiggly-warning`).first().waitFor({ state: 'attached', timeout: 20_000 });
+    const { text } = await hoverAt(s.page, at, 2, /Program and model disagree/);
+    expect(text).toMatch(/Program and model disagree at position \d+ of "/);
+    expect(text).toContain(`layer ${victim.provenance!.layer} head ${victim.provenance!.head}`);
+    await shot(s.page, '10-check-warning');
+    await s.page.keyboard.press('Escape');
+    // Problems lists exactly one check warning for the file, on that line; a second check replaces it
+    try {
+      expect(await checkWarnings(path.basename(wrongFile))).toEqual([expect.stringContaining(`[Ln ${marked},`)]);
+      await openProgram(wrongRel);
+      await runCommand(s.page, 'RASP: Check Program Against Model');
+      const running = s.page.locator('.notifications-toasts .notification-toast', { hasText: `Checking ${path.basename(wrongFile)}` }).first();
+      await running.waitFor({ state: 'visible', timeout: 30_000 });
+      await running.waitFor({ state: 'hidden', timeout: 5 * 60_000 });
+      await s.page.waitForTimeout(500);
+      expect(await checkWarnings(path.basename(wrongFile))).toEqual([expect.stringContaining(`[Ln ${marked},`)]);
+    } finally {
+      await runCommand(s.page, 'View: Hide Panel');
+      // One text editor per group keeps the later steps' editor lookups unambiguous.
+      await openProgram(wrongRel);
+      await runCommand(s.page, 'View: Close Editor');
+    }
   });
 
   it('a deliberately broken line shows a diagnostic', async () => {
@@ -212,7 +329,7 @@ describe('RASP extension in code-server', () => {
       const at = await gotoLine(s.page, line);
       const { text } = await hoverAt(s.page, at, typed.indexOf('no_such') + 3, /no_such_selector/);
       expect(text).toMatch(/'no_such_selector' is not defined/);
-      await shot(s.page, '09-diagnostic');
+      await shot(s.page, '11-diagnostic');
     } finally {
       await s.page.keyboard.press('Escape');
       // Leave the file as Decompile wrote it.
@@ -240,9 +357,48 @@ describe('RASP extension in code-server', () => {
     // Expand the first scope (the program's values) to show per-variable entries.
     const before = await variables.count();
     await variables.first().click();
-    await s.page.waitForTimeout(1500);
-    expect(await variables.count()).toBeGreaterThan(before);
-    await shot(s.page, '10-debugger');
+    // A click selects the scope; on a busy machine it may not expand it before the next frame: expand by key.
+    if ((await variables.first().getAttribute('aria-expanded')) !== 'true') await s.page.keyboard.press('ArrowRight');
+    await expect.poll(() => variables.count(), { timeout: 15_000 }).toBeGreaterThan(before);
+    await shot(s.page, '12-debugger');
     await s.page.keyboard.press('Shift+F5');
+  });
+
+  it('trains a tiny model with progress and writes the checkpoint', async () => {
+    const task = program.header.task!;
+    // The command suggests <workspace>/models/<task>; the dialog's own value is kept (typing over it races the dialog).
+    const out = path.join(workspace, 'models', task);
+    await runCommand(s.page, 'RASP: Train Model...');
+    const box = s.page.locator('.quick-input-widget input');
+    await box.waitFor({ state: 'visible' });
+    await box.fill(task);
+    await s.page.locator('.quick-input-list .monaco-list-row', { hasText: task }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    await s.page.keyboard.press('Enter');
+    await s.page.locator('.quick-input-widget', { hasText: 'Model shape' }).waitFor({ state: 'visible', timeout: 10_000 });
+    await box.fill('1x1x16');
+    await s.page.keyboard.press('Enter');
+    // code-server's save dialog is a path box in the quick input
+    await s.page.locator('.quick-input-widget', { hasText: 'Model folder to create' }).waitFor({ state: 'visible', timeout: 10_000 });
+    await expect.poll(() => box.inputValue(), { timeout: 10_000 }).toMatch(new RegExp(`models/${task}$`));
+    await s.page.waitForTimeout(500);
+    await s.page.keyboard.press('Enter');
+    const progress = s.page.locator('.notifications-toasts .notification-toast', { hasText: `Training ${task}` }).first();
+    await progress.waitFor({ state: 'visible', timeout: 30_000 });
+    // the engine's progress: steps of the 60 configured
+    await expect.poll(async () => (await progress.innerText().catch(() => '')).replace(/\s+/g, ' '), { timeout: 60_000, interval: 100 }).toMatch(/step \d+\/60/);
+    await shot(s.page, '13-train-progress');
+    const done = s.page.locator('.notifications-toasts .notification-toast', { hasText: `Trained ${task} for 60 steps` }).first();
+    await done.waitFor({ state: 'visible', timeout: 5 * 60_000 });
+    const files = ['config.json', 'model.safetensors', 'rasp-model.json'];
+    for (const f of files) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')) as { n_layer: number; n_head: number; n_embd: number };
+    expect([config.n_layer, config.n_head, config.n_embd]).toEqual([1, 1, 16]);
+    expect((JSON.parse(fs.readFileSync(path.join(out, 'rasp-model.json'), 'utf8')) as { task: string }).task).toBe(task);
+    // the atomic writes leave no temp files behind
+    expect(fs.readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    // the new model opens in the model viewer
+    const viewer = await findFrame(s.page, `h1:text-is("${task}")`, 60_000);
+    expect(await viewer.locator('#layers').innerText()).toBe('1');
+    await shot(s.page, '14-trained');
   });
 });

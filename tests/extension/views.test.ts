@@ -7,8 +7,14 @@ import { Worker } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { heatmapSvg, binsSvg, frontierSvg, svgDataUri } from '../../client/src/views/plots';
 import { kindInWords, statementInputs } from '../../client/src/views/describe';
-import { extractOutputs, type ModelInfo, type WorkerToHost } from '../../client/src/workers/protocol';
+import { extractOutputs, type CheckReport, type ModelInfo, type WorkerToHost } from '../../client/src/workers/protocol';
+import { arrangeStatementHover, HOVER_PICTURE_MAX_HEIGHT, provenanceLine, SECTION_SEPARATOR, sizedImage } from '../../client/src/views/hoverLayout';
+import { loadProgramFile } from '../../server/src/language/load';
+import { parseText } from '../../server/src/language/parse';
+import { statementHover } from '../../server/src/lsp/hover';
+import { writeProgramFiles } from '../../server/src/program/print';
 import type { Statement } from '../../server/src/program/types';
+import { exactModel, flipSelect } from '../check/exact';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -38,6 +44,57 @@ describe('heatmap SVG', () => {
     const b = await binsSvg([{ lengths: [0, 50], value: 1 }, { lengths: [51, 100], value: 0.25 }], 'match');
     expect(b).toContain('51-100');
     expect(b).toContain('0.25');
+  });
+});
+
+describe('hover layout', () => {
+  const text = `program "t"
+vocab [a, b, <bos>, <sep>, <eos>, <pad>]
+positions 8
+output sigmoid
+d_head 4
+matrix M1 = [[1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1]]
+s1 = select(q=token, k=token, op=M1)  # layer 0 head 1 q=wte k=wpe
+a1 = aggregate(s=s1, v=token)  # layer 0 head 1 v=wte
+logits1 = project(inp=a1, op=(inp==out))
+prediction = sigmoid(logits1)
+`;
+
+  it("puts a one-line provenance and the picture right after the server's summary, before the details", () => {
+    const { build } = parseText(text);
+    const info = build.statements.find((st) => st.statement.name === 's1')!;
+    // the language server's own hover text for the select
+    const server = statementHover({ info, result: build });
+    expect(server).toContain('**From** layer 0 head 1');
+    const top = provenanceLine(info.statement.provenance!);
+    expect(top).toBe('**From** layer 0 head 1 · query: token · key: position');
+    const arranged = arrangeStatementHover(server, [top], ['![op matrix of s1](data:image/svg+xml;base64,AAAA)', 'LINKS'])!;
+    const at = (needle: string, from = 0) => {
+      const i = arranged.indexOf(needle, from);
+      expect(i, needle).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    const order = [at('**select** `s1`'), at(top), at('![op matrix of s1]'), at('LINKS'), at('Op: matrix'), at('**From** layer 0 head 1\n')];
+    expect([...order].sort((x, y) => x - y)).toEqual(order);
+    // summary, provenance line, picture and links form the first section; nothing of the server's text is lost
+    expect(arranged.split(SECTION_SEPARATOR)[0]).toContain('LINKS');
+    for (const part of server.split(SECTION_SEPARATOR).flatMap((sec) => sec.split('\n\n'))) expect(arranged).toContain(part);
+    // without a one-line provenance the server's own goes up
+    const agg = statementHover({ info: build.statements.find((st) => st.statement.name === 'a1')!, result: build });
+    const links = arrangeStatementHover(agg, [], ['LINKS'])!;
+    expect(links.indexOf('**From**')).toBeLessThan(links.indexOf('LINKS'));
+    // not a statement hover: left to the caller
+    expect(arrangeStatementHover('plain text', [], ['x'])).toBeUndefined();
+  });
+
+  it('scales a tall picture down to the hover budget', async () => {
+    const n = 40;
+    const { svg } = await heatmapSvg({ rows: n, cols: 6, data: new Float64Array(n * 6).fill(1) }, { rowLabels: [], colLabels: [], rowTitle: 'q', colTitle: 'k', textColor: '#333', maxSide: 120 });
+    const md = sizedImage('m', 'data:x', svg);
+    const dims = /\|width=(\d+),height=(\d+)\)$/.exec(md);
+    expect(dims, md).not.toBeNull();
+    expect(Number(dims![2])).toBe(HOVER_PICTURE_MAX_HEIGHT);
+    expect(sizedImage('m', 'data:x', '<svg width="50" height="40"></svg>')).toBe('![m](data:x)');
   });
 });
 
@@ -93,6 +150,21 @@ describe('engine worker', () => {
     expect(info.nEmbd).toBe(config.n_embd);
     expect(info.task).toBe('bce_D2');
     expect(info.knownTasks).toContain('bce_D2');
+  });
+
+  it('locates the first disagreeing statement of a check job', async () => {
+    const exact = await exactModel(7);
+    const file = path.join(path.dirname(exact.dir), 'worker-flipped.rasp');
+    await writeProgramFiles(flipSelect(exact.program, 's3'), file, { force: true });
+    const line = (await loadProgramFile(file)).statements.find((st) => st.name === 's3')!.line;
+    const msgs = await run({ kind: 'check', rasp: file, modelDir: exact.dir, samplesPerBin: 10, seed: 1, backend: 'wasm' });
+    const last = msgs[msgs.length - 1];
+    expect(last.type, JSON.stringify(last)).toBe('result');
+    const report = (last as { value: CheckReport }).value;
+    expect(report.match).toBeLessThan(1);
+    expect(report.firstDisagreement).toMatchObject({ statement: { name: 's3', line }, sequence: report.disagreements[0].input, position: report.disagreements[0].position });
+    expect(report.disagreements[0]).toMatchObject({ statementName: 's3', line });
+    expect(report.disagreements[0].reason).toContain('layer 0 head 0');
   });
 
   it('reports a missing folder as a user error', async () => {

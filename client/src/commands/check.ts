@@ -1,8 +1,9 @@
 // "RASP: Check Program Against Model": match accuracy per length bin in a worker; disagreeing sequences listed;
-// the first disagreeing statement marked as a diagnostic where it can be located.
+// the first disagreeing statement (server/src/check/locate.ts) marked with a warning naming the reason and the input.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { Program } from '../../../server/src/program/types';
 import { runWithProgress, showJobError, type JobRunner } from '../jobs';
 import { activeRaspDocument, programFor } from '../programs';
 import { settings } from '../settings';
@@ -11,6 +12,24 @@ import type { CheckReport } from '../workers/protocol';
 import { resolveModelDir } from './decompile';
 
 export const checkDiagnostics = vscode.languages.createDiagnosticCollection('rasp-check');
+
+/** The warning on the first disagreeing statement: why, and on which input. */
+export function firstDisagreementDiagnostics(doc: vscode.TextDocument, program: Program, report: CheckReport): vscode.Diagnostic[] {
+  const first = report.firstDisagreement;
+  if (!first) return [];
+  // The statement is looked up by name in the text as it is now (lines may have moved since the run).
+  const line = program.statements.find((st) => st.name === first.statement.name)?.line ?? first.statement.line;
+  if (!line || line > doc.lineCount) return [];
+  const text = doc.lineAt(line - 1);
+  const diag = new vscode.Diagnostic(
+    new vscode.Range(line - 1, text.firstNonWhitespaceCharacterIndex, line - 1, text.text.length),
+    `Program and model disagree at position ${first.position} of "${first.sequence}": ${first.reason}.`,
+    vscode.DiagnosticSeverity.Warning,
+  );
+  diag.source = 'rasp check';
+  diag.code = 'first-disagreement';
+  return [diag];
+}
 
 export async function checkCommand(jobs: JobRunner, log: vscode.OutputChannel, uri?: vscode.Uri): Promise<void> {
   const doc = await activeRaspDocument(uri);
@@ -28,6 +47,8 @@ export async function checkCommand(jobs: JobRunner, log: vscode.OutputChannel, u
   }
   modelDir ??= await resolveModelDir(undefined, 'Check against which model?');
   if (!modelDir) return;
+  // A new check replaces the last one's findings, whatever its outcome.
+  checkDiagnostics.delete(doc.uri);
   const s = settings();
   let report: CheckReport;
   try {
@@ -43,25 +64,7 @@ export async function checkCommand(jobs: JobRunner, log: vscode.OutputChannel, u
     showJobError(err, 'Checking', log);
     return;
   }
-  // Statements named by the engine are located in the current text (it may have moved since the run).
-  for (const d of report.disagreements) {
-    if (d.line === undefined && d.statementName) d.line = program.statements.find((st) => st.name === d.statementName)?.line;
-  }
-  const located = report.disagreements.filter((d) => d.line !== undefined && d.line > 0);
-  const diagnostics: vscode.Diagnostic[] = [];
-  const byLine = new Map<number, typeof located>();
-  for (const d of located) byLine.set(d.line!, [...(byLine.get(d.line!) ?? []), d]);
-  for (const [line, ds] of byLine) {
-    const text = doc.lineAt(line - 1);
-    const diag = new vscode.Diagnostic(
-      new vscode.Range(line - 1, text.firstNonWhitespaceCharacterIndex, line - 1, text.text.length),
-      `First statement where program and model disagree on ${ds.length} sampled sequence${ds.length === 1 ? '' : 's'} (e.g. "${ds[0].input}" at position ${ds[0].position}).`,
-      vscode.DiagnosticSeverity.Warning,
-    );
-    diag.source = 'rasp check';
-    diagnostics.push(diag);
-  }
-  checkDiagnostics.set(doc.uri, diagnostics);
+  checkDiagnostics.set(doc.uri, firstDisagreementDiagnostics(doc, (await programFor(doc)) ?? program, report));
   await showCheckReport(report, (line) => {
     void vscode.window.showTextDocument(doc, vscode.ViewColumn.One).then((ed) => {
       const pos = new vscode.Position(line - 1, 0);
@@ -70,6 +73,8 @@ export async function checkCommand(jobs: JobRunner, log: vscode.OutputChannel, u
     });
   });
   void vscode.window.showInformationMessage(
-    `Match accuracy ${(report.match * 100).toFixed(1)}% (${report.bins.map((b) => `${b.lengths[0]}-${b.lengths[1]}: ${(b.value * 100).toFixed(0)}%`).join(', ')}); ${report.disagreements.length} disagreement(s).`,
+    `Match accuracy ${(report.match * 100).toFixed(1)}% (${report.bins.map((b) => `${b.lengths[0]}-${b.lengths[1]}: ${(b.value * 100).toFixed(0)}%`).join(', ')}); ${report.disagreements.length} disagreement(s)${
+      report.firstDisagreement ? `; first disagreeing statement: ${report.firstDisagreement.statement.name} (line ${report.firstDisagreement.statement.line})` : ''
+    }.`,
   );
 }

@@ -63,20 +63,36 @@ ${details ? `<h2>Details</h2><table>${details}</table>` : ''}`,
   return reportPanel;
 }
 
+/** The first disagreement, located: which statement and why (server/src/check/locate.ts). */
+function firstDisagreementHtml(report: CheckReport): string {
+  const f = report.firstDisagreement;
+  if (!f) return '';
+  const where = f.statement.line ? `<a href="#" data-line="${f.statement.line}">${escapeHtml(f.statement.name)} (line ${f.statement.line})</a>` : escapeHtml(f.statement.name);
+  return `<h2>First disagreeing statement</h2>
+<p id="first">${where}: ${escapeHtml(f.reason)}.</p>
+<p>Input <span class="mono">${escapeHtml(f.sequence)}</span>, position ${f.position}.</p>`;
+}
+
 let checkPanel: vscode.WebviewPanel | undefined;
+let checkMessages: vscode.Disposable | undefined;
 
 export async function showCheckReport(report: CheckReport, onOpenLine: (line: number) => void): Promise<void> {
   if (!checkPanel) {
     checkPanel = vscode.window.createWebviewPanel('rasp.check', 'Check', { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: true });
-    checkPanel.onDidDispose(() => (checkPanel = undefined));
+    checkPanel.onDidDispose(() => {
+      checkPanel = undefined;
+      checkMessages?.dispose();
+      checkMessages = undefined;
+    });
   }
-  const sub = checkPanel.webview.onDidReceiveMessage((m: { line: number }) => onOpenLine(m.line));
-  checkPanel.onDidDispose(() => sub.dispose());
+  // One listener per panel: each check replaces the last one's (it opens lines of the latest program).
+  checkMessages?.dispose();
+  checkMessages = checkPanel.webview.onDidReceiveMessage((m: { line: number }) => onOpenLine(m.line));
   const rows = report.disagreements
     .slice(0, 200)
     .map(
       (d) =>
-        `<tr><td class="mono">${escapeHtml(d.input)}</td><td class="num">${d.position}</td><td>${
+        `<tr><td class="mono">${escapeHtml(d.input)}</td><td class="num">${d.position}</td><td${d.reason ? ` title="${escapeHtml(d.reason)}"` : ''}>${
           d.line ? `<a href="#" data-line="${d.line}">${escapeHtml(d.statementName ?? `line ${d.line}`)}</a>` : escapeHtml(d.statementName ?? '—')
         }</td></tr>`,
     )
@@ -89,6 +105,7 @@ export async function showCheckReport(report: CheckReport, onOpenLine: (line: nu
 match accuracy <b id="match">${(report.match * 100).toFixed(1)}%</b></p>
 <div class="plot">${await binsSvg(report.bins, 'match accuracy')}</div>
 ${binsTable(report.bins, 'match')}
+${firstDisagreementHtml(report)}
 <h2>Disagreements (${report.disagreements.length})</h2>
 ${rows ? `<table><tr><th>input</th><th>position</th><th>first disagreeing statement</th></tr>${rows}</table>` : '<p>None: the program decides like the model on every sampled sequence.</p>'}`,
     script: `${BAR_SCRIPT}

@@ -36,16 +36,20 @@ export async function runCheck(job: CheckJob, signal: AbortSignal, progress: OnP
   const model = await loadModel(dir, program.header.task ? { task: program.header.task } : {});
   await initBackend(job.backend);
   const task = getTask(program.header.task ?? model.card.task);
-  const result = await checkProgram(program, model, { lengths: binsFor(task), samples: job.samplesPerBin, seed: job.seed, signal, onProgress: progress });
+  const result = await checkProgram(program, model, { lengths: binsFor(task), samples: job.samplesPerBin, seed: job.seed, signal, onProgress: progress, locate: true });
   return {
     rasp: job.rasp,
     model: dir,
     match: result.match,
     bins: result.bins.map((b) => ({ lengths: b.lengths, value: b.match, samples: b.samples })),
-    disagreements: result.disagreements.map((d) => {
-      const stmt = d.statement ? program.statements.find((s) => s.name === d.statement) : undefined;
-      return { input: d.input, position: d.position, ...(d.statement ? { statementName: d.statement } : {}), ...(stmt?.line ? { line: stmt.line } : {}) };
-    }),
+    disagreements: result.disagreements.map((d) => ({
+      input: d.input,
+      position: d.position,
+      ...(d.statement ? { statementName: d.statement } : {}),
+      ...(d.line ? { line: d.line } : {}),
+      ...(d.reason ? { reason: d.reason } : {}),
+    })),
+    firstDisagreement: result.firstDisagreement ?? null,
   };
 }
 

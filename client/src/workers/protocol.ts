@@ -132,7 +132,10 @@ export interface CheckReport {
   model: string;
   match: number;
   bins: LengthBinResult[];
-  disagreements: { input: string; position: number; statementName?: string; line?: number }[];
+  /** Up to ten disagreeing inputs, each with the first disagreeing statement located (server/src/check/locate.ts). */
+  disagreements: { input: string; position: number; statementName?: string; line?: number; reason?: string }[];
+  /** The first disagreeing input and its statement; null when every sampled sequence agrees. */
+  firstDisagreement: { sequence: string; position: number; statement: { line: number; name: string }; reason: string } | null;
 }
 
 export interface TrainReport {

@@ -7,6 +7,12 @@ import { runBatch } from '../interpreter';
 import type { Program } from '../program/types';
 import { DEFAULT_BINS, formatSequence, getTask, mismatchPositions, sampleBins, type Task } from '../tasks';
 import { CancelledError, UserError } from '../util/errors';
+import { locateDisagreements } from './locate';
+
+export { ATTENTION_TOLERANCE, MLP_TOLERANCE, SELECT_CORRELATION, SELECT_TOLERANCE, locateDisagreements, type LocatedStatement } from './locate';
+
+/** Disagreeing sequences listed (and located) per check. */
+const MAX_DISAGREEMENTS = 10;
 
 export interface CheckOptions {
   /** Inclusive length bins; default 0-50, 51-100, 101-150. */
@@ -16,6 +22,11 @@ export interface CheckOptions {
   seed?: number;
   /** Task name when neither the program header nor the model card names one. */
   task?: string;
+  /**
+   * Also locate the first disagreeing statement of each listed disagreement (locate.ts): one more forward pass of
+   * the model on those inputs, with attention and MLP outputs recorded. Default false.
+   */
+  locate?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; fraction: number; message?: string }) => void;
 }
@@ -31,13 +42,27 @@ export interface Disagreement {
   input: string;
   /** First scored position where the decisions differ. */
   position: number;
+  /** The first disagreeing statement's name, 1-based line and why (with `locate`). */
   statement?: string;
+  line?: number;
+  reason?: string;
+}
+
+/** The first disagreeing sample and the statement located for it (see locate.ts for the definition). */
+export interface FirstDisagreement {
+  /** The input, space-separated tokens. */
+  sequence: string;
+  position: number;
+  statement: { line: number; name: string };
+  reason: string;
 }
 
 export interface CheckResult {
   bins: CheckBin[];
   match: number;
   disagreements: Disagreement[];
+  /** With `locate`: the first disagreement located, or null when every sampled sequence agrees. */
+  firstDisagreement?: FirstDisagreement | null;
 }
 
 interface ModelSamples {
@@ -105,6 +130,7 @@ export async function checkProgram(program: Program, model: LoadedModel, options
   let agreeAll = 0;
   const out: CheckBin[] = [];
   const disagreements: Disagreement[] = [];
+  const disagreeing: number[][] = [];
   const chunk = 16;
   for (let b = 0; b < bins.length; b++) {
     let agree = 0;
@@ -116,7 +142,10 @@ export async function checkProgram(program: Program, model: LoadedModel, options
         const seq = part[k];
         const bad = mismatchPositions(task, seq, r.logits, logits[b][i + k]);
         if (bad.length === 0) agree++;
-        else if (disagreements.length < 10) disagreements.push({ input: formatSequence(task, seq), position: bad[0] });
+        else if (disagreements.length < MAX_DISAGREEMENTS) {
+          disagreements.push({ input: formatSequence(task, seq), position: bad[0] });
+          disagreeing.push(seq);
+        }
       });
       done += part.length;
       options.onProgress?.({ stage: 'program', fraction: done / total, message: `${done}/${total} sequences` });
@@ -124,5 +153,19 @@ export async function checkProgram(program: Program, model: LoadedModel, options
     out.push({ lengths: bins[b], match: seqs[b].length ? agree / seqs[b].length : 1, samples: seqs[b].length });
     agreeAll += agree;
   }
-  return { bins: out, match: total ? agreeAll / total : 1, disagreements };
+  const result: CheckResult = { bins: out, match: total ? agreeAll / total : 1, disagreements };
+  if (options.locate) {
+    options.onProgress?.({ stage: 'locate', fraction: 0, message: 'locating the first disagreeing statements' });
+    const located = await locateDisagreements(
+      program,
+      model,
+      task,
+      disagreements.map((d, k) => ({ seq: disagreeing[k], position: d.position })),
+      options.signal,
+    ).catch(rethrowAbort);
+    located.forEach((l, k) => Object.assign(disagreements[k], { statement: l.statement.name, line: l.statement.line, reason: l.reason }));
+    const first = disagreements[0];
+    result.firstDisagreement = first ? { sequence: first.input, position: first.position, statement: located[0].statement, reason: located[0].reason } : null;
+  }
+  return result;
 }
