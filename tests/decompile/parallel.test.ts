@@ -1,7 +1,11 @@
 // The two-core sparsity search: the lambda schedule, and a lambda run in the pruning worker (out/pruneWorker.cjs,
 // its own tfjs instance and masked model rebuilt from plain data) equals the same run on the calling thread.
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { nextLambdas } from '../../server/src/decompile/prune/parallel';
+import { tinyModel } from './fixture';
 
 describe('nextLambdas (two runs per round)', () => {
   const T = 0.9;
@@ -22,4 +26,28 @@ describe('nextLambdas (two runs per round)', () => {
   it('stops once the bracket is narrower than a factor 1.5', () => {
     expect(nextLambdas([{ lambda: 1e-3, match: 0.95 }, { lambda: 1.2e-3, match: 0.5 }], T, 1e-3)).toEqual([]);
   });
+});
+
+describe('rasp extract on both cores (CLI, worker thread)', () => {
+  it('runs two lambda runs per round in the pruning worker and is deterministic for a seed', async () => {
+    if (!existsSync('out/pruneWorker.cjs')) throw new Error('run `npm run build` first: out/pruneWorker.cjs is missing');
+    const model = await tinyModel('bin_majority', { std: 0.02, seed: 5 });
+    const args = (out: string, extra: string[] = []): string[] =>
+      ['bin/rasp.cjs', 'extract', '--model', model.dir, '--out', out, '--json', '--runs', '2', '--steps', '40,30,10,20', '--check-samples', '10', '--no-primitives', ...extra];
+    const outA = join(dirname(model.dir), 'a.rasp');
+    const outB = join(dirname(model.dir), 'b.rasp');
+    for (const out of [outA, outB]) {
+      const r = spawnSync(process.execPath, args(out), { encoding: 'utf8', timeout: 300_000 });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    const report = JSON.parse(readFileSync(join(dirname(outA), 'a.report.json'), 'utf8'));
+    expect(report.settings.parallel).toMatch(/worker/);
+    // one round: lambda0 here, ten times lambda0 in the worker
+    expect(report.runs.map((r: { lambda: number }) => r.lambda)).toEqual([1e-3, 1e-2]);
+    const strip = (f: string): string => readFileSync(f, 'utf8').replace(/^(program|model|weights) .*$/gm, '');
+    expect(strip(outB)).toBe(strip(outA));
+    const seq = spawnSync(process.execPath, args(join(dirname(model.dir), 'c.rasp'), ['--no-parallel']), { encoding: 'utf8', timeout: 300_000 });
+    expect(seq.status, seq.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dirname(outA), 'c.report.json'), 'utf8')).settings.parallel).toBe('sequential');
+  }, 600_000);
 });

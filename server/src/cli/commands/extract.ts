@@ -23,6 +23,8 @@ interface ExtractCliOptions {
   mlpSteps?: string;
   /** false with --no-primitives */
   primitives: boolean;
+  /** false with --no-parallel */
+  parallel: boolean;
 }
 
 function numberIn(name: string, text: string, lo: number, hi: number): number {
@@ -61,6 +63,7 @@ export function registerExtract(program: Command): void {
     .option('--mlp <split|unsplit>', 'split: one MLP copy per input path (fine-tuned from the MLP, readable); unsplit: one exact MLP per layer (default: see `rasp extract --help` of decompile/README)')
     .option('--mlp-steps <n>', 'MLP fine-tune steps when learned LN variances miss the target (0: never fine-tune), default 150')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
+    .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
     .option('--force', 'overwrite existing output files')
     .option('--json', 'print {"out", "lines", "unprunedLines", "edges", "match", "seconds"} on stdout')
     .action(async (opts: ExtractCliOptions) => {
@@ -73,6 +76,7 @@ export function registerExtract(program: Command): void {
         checkSamples: intOption('check-samples', opts.checkSamples, 1, 100_000),
         force: opts.force === true,
         primitives: opts.primitives !== false,
+        parallel: opts.parallel !== false,
         stages: intOption('stages', opts.stages, 2, 3) as 2 | 3,
         ...parseSteps(opts.steps),
         ...(opts.mlp !== undefined ? { mlp: mlpMode(opts.mlp) } : {}),
@@ -83,17 +87,18 @@ export function registerExtract(program: Command): void {
       const { signal, dispose } = cancelOnSigint();
       const tty = process.stderr.isTTY;
       const bars = tty ? new MultiBar({ stream: process.stderr, format: '{stage} {bar} {percentage}% {message}', hideCursor: true, clearOnComplete: false }) : undefined;
-      let bar: SingleBar | undefined;
+      // one bar per stage: the search runs two lambda runs at once, so their stages' updates interleave
+      const stageBars = new Map<string, SingleBar>();
       let current = '';
       let lastLog = 0;
       const onProgress = (p: { stage: string; fraction: number; message?: string }): void => {
         if (bars) {
-          if (p.stage !== current) {
-            bar?.update(100);
+          let bar = stageBars.get(p.stage);
+          if (!bar) {
             bar = bars.create(100, 0, { stage: p.stage.padEnd(48), message: '' });
-            current = p.stage;
+            stageBars.set(p.stage, bar);
           }
-          bar?.update(Math.round(p.fraction * 100), { message: p.message ?? '' });
+          bar.update(Math.round(p.fraction * 100), { message: p.message ?? '' });
         } else if (p.stage !== current || Date.now() - lastLog > 5000) {
           // non-interactive stderr: one line per stage change and at most one every 5 s
           current = p.stage;
@@ -103,7 +108,7 @@ export function registerExtract(program: Command): void {
       };
       try {
         const r = await extract(options, { signal, onProgress });
-        bar?.update(100);
+        for (const b of stageBars.values()) b.update(100);
         bars?.stop();
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ out: r.out, lines: r.lines, unprunedLines: r.unprunedLines, edges: r.edges, match: r.match, seconds: r.seconds })}\n`);

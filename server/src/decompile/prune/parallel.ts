@@ -12,7 +12,7 @@ import { CancelledError } from '../../util/errors';
 import type { PathGraph } from '../reparameterize/graph';
 import type { FoldedModel } from '../reparameterize/lln';
 import type { MaskedState, Objective } from './masked';
-import { runOnce, type RunResult, type SearchSettings } from './search';
+import { runOnce, search, type RunResult, type SearchSettings } from './search';
 import type { EvalSet, PruneContext } from './train';
 
 /** What a worker needs to rebuild the pruning context. */
@@ -170,4 +170,19 @@ export async function searchParallel(ctx: PruneContext, faithful: MaskedState, s
     if (results.some((r) => r.match >= s.target && r.edges <= 1)) break;
   }
   return runs;
+}
+
+/**
+ * The search on both cores when the worker bundle is there and `parallel` is on (default), else sequential
+ * (search.ts). The worker is started once and ends with the search.
+ */
+export async function searchOnCores(ctx: PruneContext, start: MaskedState, s: SearchSettings, parallel = true): Promise<RunResult[]> {
+  const file = parallel && s.maxRuns > 1 ? pruneWorkerPath() : undefined;
+  if (!file) return search(ctx, start, s);
+  const worker = new PruneWorker(file, workerSetup(ctx, start), ctx);
+  try {
+    return await searchParallel(ctx, start, s, worker);
+  } finally {
+    await worker.dispose();
+  }
 }
