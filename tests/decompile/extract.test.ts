@@ -45,6 +45,9 @@ describe('rasp extract (CLI)', () => {
     expect(report.frontier.length).toBeGreaterThanOrEqual(1);
     expect(report.llnA.learnedVariance.bins.length).toBe(3);
     expect(report.program.lines).toBe(j.lines);
+    // stage 3 ran in every run (default --stages 3), counting its units
+    expect(report.settings.stages).toBe('components, paths, query-key products');
+    expect(report.runs[0].stage3.kept).toBeLessThanOrEqual(report.runs[0].stage3.units);
     // progress went to stderr, stage by stage
     expect(r.stderr).toContain('stage 1');
   });
@@ -99,6 +102,9 @@ describe('rasp extract (CLI)', () => {
     const r = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--target', '1.5']);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('--target');
+    const st = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--stages', '4']);
+    expect(st.status).toBe(1);
+    expect(st.stderr).toContain('--stages');
     const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
     expect(m.status).toBe(1);
     expect(m.stderr).toContain('no-such-model');
@@ -176,31 +182,38 @@ describe('provenance', () => {
   it("recomputes every pair select's and projection's op matrix from the layer, head and paths it cites", async () => {
     const m2 = await tinyModel('bin_majority', { layers: 2, heads: 1, width: 8, std: 0.02, seed: 9 });
     const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0, primitives: false });
-    const program = await loadProgramFile(r.unprunedOut);
-    const variances = r.report.unpruned.lnVariances;
     const { config, weights } = m2;
     const d = config.nEmbd;
     const dh = d / config.nHead;
     const eps = config.lnEps;
-    let checked = 0;
-    for (const st of program.statements) {
-      const p = st.provenance!;
-      if (st.kind === 'select' && st.q !== undefined && st.op.kind === 'matrix') {
-        const b = weights.blocks[p.layer];
-        const h = p.head!;
-        const side = (path: string, kind: 'q' | 'k', offset: number): M =>
-          mul(mul(pathEmbedding(path, weights, d, config.nHead, variances, eps), lnMatrix(b.ln1.weight.data, variances[`${kind}-${p.layer}-${h}`], eps)), cols(b.attn.cAttnW.data, d, 3 * d, offset + h * dh, dh));
-        expectSameMatrix(program, st.op.ref, mul(side(p.paths.q!, 'q', 0), transpose(side(p.paths.k!, 'k', d))));
-        checked++;
+    /** Recomputes the program's pair selects and projections; returns how many it checked. */
+    const recompute = (program: Program, variances: Record<string, number>): number => {
+      let checked = 0;
+      for (const st of program.statements) {
+        const p = st.provenance!;
+        if (st.kind === 'select' && st.q !== undefined && st.op.kind === 'matrix') {
+          const b = weights.blocks[p.layer];
+          const h = p.head!;
+          const side = (path: string, kind: 'q' | 'k', offset: number): M =>
+            mul(mul(pathEmbedding(path, weights, d, config.nHead, variances, eps), lnMatrix(b.ln1.weight.data, variances[`${kind}-${p.layer}-${h}`], eps)), cols(b.attn.cAttnW.data, d, 3 * d, offset + h * dh, dh));
+          expectSameMatrix(program, st.op.ref, mul(side(p.paths.q!, 'q', 0), transpose(side(p.paths.k!, 'k', d))));
+          checked++;
+        }
+        if (st.kind === 'project' && st.inp !== undefined && st.op.kind === 'matrix') {
+          const E = pathEmbedding(p.paths.input!, weights, d, config.nHead, variances, eps);
+          const wteT = transpose({ rows: config.vocabSize, cols: d, data: Float64Array.from(weights.wte.data) });
+          expectSameMatrix(program, st.op.ref, mul(mul(E, lnMatrix(weights.lnF.weight.data, variances.lm_head, eps)), wteT));
+          checked++;
+        }
       }
-      if (st.kind === 'project' && st.inp !== undefined && st.op.kind === 'matrix') {
-        const E = pathEmbedding(p.paths.input!, weights, d, config.nHead, variances, eps);
-        const wteT = transpose({ rows: config.vocabSize, cols: d, data: Float64Array.from(weights.wte.data) });
-        expectSameMatrix(program, st.op.ref, mul(mul(E, lnMatrix(weights.lnF.weight.data, variances.lm_head, eps)), wteT));
-        checked++;
-      }
-    }
+      return checked;
+    };
     // 2 layers: 2x2 + 5x5 pair selects and 11 projections
-    expect(checked).toBe(4 + 25 + 11);
+    expect(recompute(await loadProgramFile(r.unprunedOut), r.report.unpruned.lnVariances)).toBe(4 + 25 + 11);
+    // the stage-3 pruned program: its pair selects are the kept products, its projections the kept inputs
+    expect(r.out).not.toBeNull();
+    const pruned = await loadProgramFile(r.out!);
+    const kept = pruned.statements.filter((st) => (st.kind === 'select' && st.q !== undefined) || (st.kind === 'project' && st.inp !== undefined)).length;
+    expect(recompute(pruned, r.report.program!.lnVariances)).toBe(kept);
   });
 });
