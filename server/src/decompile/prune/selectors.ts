@@ -158,15 +158,16 @@ function unitScores(graph: PathGraph, units: SelectorUnits, M: tf.Tensor2D, beta
         kterm = kterm ? (tf.add(kterm, term) as tf.Tensor3D) : term;
       }
     }
+    // (the K_j are B x T x d_head, so mixes and kterm are batch-sized even when the masks are one shared row)
     const left: tf.Tensor3D[] = [];
     const right: tf.Tensor3D[] = [];
     for (const [qe, mix] of mixes) {
       left.push(proj.q(graph.edges[qe].source));
-      right.push(R === B ? mix : (tf.broadcastTo(mix, [B, T, dh]) as tf.Tensor3D));
+      right.push(mix);
     }
     if (kterm) {
       left.push(tf.ones([B, T, 1]));
-      right.push(R === B ? kterm : (tf.broadcastTo(kterm, [B, T, 1]) as tf.Tensor3D));
+      right.push(kterm);
     }
     if (left.length === 0) return tf.zeros([B, T, T]);
     const Q = left.length === 1 ? left[0] : (tf.concat(left, 2) as tf.Tensor3D);
