@@ -101,7 +101,7 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
     edges = configEdges(graph, mask, r3.keep);
     state = snapshot(model);
     ev = await evaluate(ctx, mask, fixedScores(graph, ctx.folded, stage3));
-    if (ev.match < s.target) {
+    if (ev.match < s.target && r3.keep.length > 0) {
       // Stage 3 lost the target: keep every unit at its exact start instead (the stage-2 network, counted as a
       // stage-3 config), when that one holds it; what the paper's search finds with a lambda too small to prune.
       model.setState(state2);
