@@ -13,7 +13,7 @@ import { tinyModel, type TinyModel } from './fixture';
 
 const CLI = 'bin/rasp.cjs';
 // --no-primitives: the primitives stage has its own tests; these exercise pruning, emission and the CLI contract
-const FAST = ['--runs', '1', '--steps', '60,40,20', '--check-samples', '10', '--no-primitives'];
+const FAST = ['--runs', '1', '--steps', '60,40,20', '--mlp-steps', '20', '--check-samples', '10', '--no-primitives'];
 
 function rasp(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 300_000 });
@@ -35,8 +35,11 @@ describe('rasp extract (CLI)', () => {
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { out: string; lines: number; unprunedLines: number; edges: number; match: number; seconds: number };
     expect(j.out).toBe(out);
-    expect(j.lines).toBeLessThanOrEqual(j.unprunedLines);
-    expect(j.unprunedLines).toBe(16); // 4 pair + 2 key-only selects, 2 aggregates, 1 MLP, 5 + 1 projections, prediction
+    // the faithful twin is the exact unsplit program: 4 pair + 2 key-only selects, 2 aggregates, 1 MLP, 5 + 1
+    // projections, prediction; the pruned (split) program has at most every copy: 6 selects, 2 aggregates, 4 MLP
+    // copies, 4 + 4 + 1 projections, prediction
+    expect(j.unprunedLines).toBe(16);
+    expect(j.lines).toBeLessThanOrEqual(22);
     expect(j.match).toBeGreaterThanOrEqual(0);
     for (const f of [out, join(dirname(out), 'prog.unpruned.rasp'), join(dirname(out), 'prog.report.json')]) expect(existsSync(f)).toBe(true);
     const report = JSON.parse(readFileSync(join(dirname(out), 'prog.report.json'), 'utf8'));
@@ -44,6 +47,10 @@ describe('rasp extract (CLI)', () => {
     expect(report.runs.length).toBe(1);
     expect(report.frontier.length).toBeGreaterThanOrEqual(1);
     expect(report.llnA.learnedVariance.bins.length).toBe(3);
+    // split MLPs by default: copies pre-trained from the faithful MLP, reported next to the faithful fit
+    expect(report.settings.mlp).toBe('split');
+    expect(report.llnA.split.pretrained.bins.length).toBe(3);
+    expect(report.llnA.faithfulFit).toContain('split MLP copies');
     expect(report.program.lines).toBe(j.lines);
     // stage 3 ran in every run (default --stages 3), counting its units
     expect(report.settings.stages).toBe('components, paths, query-key products');
@@ -105,6 +112,9 @@ describe('rasp extract (CLI)', () => {
     const st = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--stages', '4']);
     expect(st.status).toBe(1);
     expect(st.stderr).toContain('--stages');
+    const s = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--mlp', 'halved']);
+    expect(s.status).toBe(1);
+    expect(s.stderr).toContain('--mlp must be "split" or "unsplit"');
     const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
     expect(m.status).toBe(1);
     expect(m.stderr).toContain('no-such-model');
@@ -148,9 +158,9 @@ function cols(w: Float32Array, rows: number, total: number, c0: number, n: numbe
 function pathEmbedding(path: string, w: Gpt2Weights, d: number, nHead: number, variances: Record<string, number>, eps: number): M {
   if (path === 'wte') return { rows: w.wte.shape[0], cols: d, data: Float64Array.from(w.wte.data) };
   if (path === 'wpe') return { rows: w.wpe.shape[0], cols: d, data: Float64Array.from(w.wpe.data) };
-  const mlp = /^mlp-(\d+)$/.exec(path);
+  const mlp = /^mlp-(\d+)(-.*)?$/.exec(path);
   if (mlp) {
-    // an MLP output lives in the residual basis: its embedding is the identity
+    // an MLP output (unsplit, or a split copy) lives in the residual basis: its embedding is the identity
     const data = new Float64Array(d * d);
     for (let i = 0; i < d; i++) data[i * d + i] = 1;
     return { rows: d, cols: d, data };
@@ -181,7 +191,7 @@ function expectSameMatrix(program: Program, ref: string, expected: M): void {
 describe('provenance', () => {
   it("recomputes every pair select's and projection's op matrix from the layer, head and paths it cites", async () => {
     const m2 = await tinyModel('bin_majority', { layers: 2, heads: 1, width: 8, std: 0.02, seed: 9 });
-    const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0, primitives: false });
+    const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, mlpSteps: 20, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0, primitives: false });
     const { config, weights } = m2;
     const d = config.nEmbd;
     const dh = d / config.nHead;
@@ -215,5 +225,10 @@ describe('provenance', () => {
     const pruned = await loadProgramFile(r.out!);
     const kept = pruned.statements.filter((st) => (st.kind === 'select' && st.q !== undefined) || (st.kind === 'project' && st.inp !== undefined)).length;
     expect(recompute(pruned, r.report.program!.lnVariances)).toBe(kept);
-  });
+    // split by default: the pruned program's MLP lines are single-input copies, named by the path they read
+    expect(r.report.program!.mlp).toBe('split');
+    for (const st of pruned.statements) {
+      if (st.kind === 'elementwise' && st.fn.name === 'mlp') expect(st.inputs.length).toBe(1);
+    }
+  }, 300_000);
 });

@@ -165,7 +165,7 @@ describe('split copies at the linearisation of the unsplit MLP', () => {
     const error = (eps: number): number => {
       const total = Float64Array.from(bcMlp);
       const sum = new Float64Array(d);
-      split.mlps.forEach((u, i) => {
+      split.mlps.forEach((_, i) => {
         const x = Float64Array.from({ length: d }, (_, k) => means[inputs[i] * d + k] + eps * deltas[i][k]);
         for (let k = 0; k < d; k++) total[k] += x[k];
         const y = runMlp(sState.mlps[i], s, x);

@@ -19,7 +19,8 @@ import { meanFieldCopies, splitStateFrom } from './reparameterize/split';
 import { MaskedModel, type MaskedState } from './prune/masked';
 import type { Batch } from './prune/masked';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
-import { countEdges, paretoFrontier, search, STAGE3_PRE_STEPS, type RunResult } from './prune/search';
+import { countEdges, paretoFrontier, STAGE3_PRE_STEPS, type RunResult } from './prune/search';
+import { searchOnCores } from './prune/parallel';
 import { configEdges, selectorUnits } from './prune/selectors';
 import { emitProgram } from './emit/program';
 import { primitivesStage, type SimplifyResult } from './primitives';
@@ -47,12 +48,13 @@ export interface ExtractOptions {
   stage3Steps?: number;
   /** Steps that learn the LN variances with every edge on (the faithful program), default 100. */
   faithfulSteps?: number;
-  /** Steps of the MLP fine-tune when the learned variances miss the target (default 150; 0 disables it). */
+  /**
+   * MLP training steps (default 150): the unsplit MLP's fine-tune when the learned variances miss the target (0
+   * disables it), and in split mode the copies' pre-training.
+   */
   mlpSteps?: number;
-  /** MLPs: `split` (one fine-tuned copy per input path, method-pruning.md 2.2) or `unsplit` (exact), see README. */
+  /** MLPs: `split` (default: one fine-tuned copy per input path, method-pruning.md 2.2) or `unsplit` (exact), see README. */
   mlp?: 'split' | 'unsplit';
-  /** Split mode: pre-training steps of the copies with every edge on (default 150). */
-  splitSteps?: number;
   /** Sequences per length bin for the search's match estimate (default 24) and for the final check (default 200). */
   searchSamples?: number;
   checkSamples?: number;
@@ -61,6 +63,8 @@ export interface ExtractOptions {
   lambda0?: number;
   /** Run the primitives stage (named ops, rounding, MLP primitives, neuron provenance) on the pruned program (default true). */
   primitives?: boolean;
+  /** Two lambda runs at once, the second in a worker thread (default true; needs out/pruneWorker.cjs). */
+  parallel?: boolean;
 }
 
 /** The faithful fit's MLP fine-tune: match after it, its steps, mean loss before/after, whether it was kept. */
@@ -88,6 +92,8 @@ export interface ExtractReport {
   settings: Record<string, number | string>;
   seconds: number;
   secondsByStage: Record<string, number>;
+  /** CPU seconds (user + system, this process) per stage: steadier than wall time on a shared machine. */
+  cpuSecondsByStage: Record<string, number>;
   /**
    * LLN-A faithfulness of the masked model with every edge on: data-mean variances, then learned ones, then (when
    * those miss the target) with the MLP weights fine-tuned as well; `faithfulFit` says it in one line.
@@ -140,13 +146,14 @@ const DEFAULTS = {
   stages: 3 as 2 | 3,
   faithfulSteps: 100,
   mlpSteps: 150,
-  splitSteps: 150,
-  mlp: 'unsplit' as 'split' | 'unsplit',
+  // split: readable single-input MLP lines the primitives stage can name; unsplit stays available (exact). README.
+  mlp: 'split' as 'split' | 'unsplit',
   searchSamples: 24,
   checkSamples: 200,
   unprunedCheckSamples: 20,
   lambda0: 1e-3,
   primitives: true,
+  parallel: true,
 };
 
 function checkNumber(name: string, v: number, lo: number, hi: number, integer = false): void {
@@ -187,14 +194,18 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   if (s.stages !== 2 && s.stages !== 3) throw new UserError(`--stages must be 2 or 3, got ${String(s.stages)}`);
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
   checkNumber('mlp-steps', s.mlpSteps, 0, 100_000, true);
-  checkNumber('split-steps', s.splitSteps, 0, 100_000, true);
   if (s.mlp !== 'split' && s.mlp !== 'unsplit') throw new UserError(`--mlp must be "split" or "unsplit", got "${String(s.mlp)}"`);
   const signal = hooks.signal;
   const progress = (stage: string, fraction: number, message?: string): void => hooks.onProgress?.({ stage, fraction, ...(message ? { message } : {}) });
   const stageTimes: Record<string, number> = {};
+  const stageCpu: Record<string, number> = {};
+  let cpuStart = process.cpuUsage();
   let stageStart = Date.now();
   const endStage = (name: string): void => {
     stageTimes[name] = (Date.now() - stageStart) / 1000;
+    const cpu = process.cpuUsage(cpuStart);
+    stageCpu[name] = (cpu.user + cpu.system) / 1e6;
+    cpuStart = process.cpuUsage();
     stageStart = Date.now();
   };
   const model = await loadModel(options.model, options.task ? { task: options.task } : {});
@@ -296,7 +307,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       splitModel = new MaskedModel(sGraph, folded, sState);
       for (const u of graph.mlps) {
         // layer by layer: the means of layer l's inputs depend on the copies of earlier layers
-        const means = splitModel.pathMeans(train.slice(0, 4));
+        const means = splitModel.pathMeans(train.filter((_, i) => i % 2 === 0));
         const bcMlp = faithful.bc.subarray(u.consumer * folded.d, (u.consumer + 1) * folded.d);
         meanFieldCopies(sGraph, sState, u.layer, faithful.mlps[graph.mlps.indexOf(u)], Math.exp(faithful.logVar[u.consumer]), bcMlp, means, folded);
         splitModel.setState(sState);
@@ -305,7 +316,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       const sAllOn = new Float32Array(sGraph.edges.length).fill(1);
       const atInit = await evaluate(pruneCtx, sAllOn);
       // the paper's stage 1->2 pre-training: constants at lr 0.002 and the MLP copies at 1e-3, LN frozen
-      const fit = await trainFaithful(pruneCtx, s.splitSteps, 'pre-train split MLP copies', { mlp: true, ln: false, bcLr: 2e-3 });
+      const fit = await trainFaithful(pruneCtx, s.mlpSteps, 'pre-train split MLP copies', { mlp: true, ln: false, bcLr: 2e-3 });
       const pretrained = await evaluate(pruneCtx, sAllOn);
       splitFit = { init: atInit, pretrained, steps: fit.steps, lossBefore: fit.first, lossAfter: fit.last };
       pruneStart = snapshot(splitModel);
@@ -314,7 +325,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     const pruneGraph = pruneCtx.graph;
     // Pruning runs even when the faithful program misses the target: replacing a path by its optimal-ablation
     // constant can remove what LLN-A gets wrong at long lengths. "Not decompilable" needs both to miss.
-    const runs: RunResult[] = await search(pruneCtx, pruneStart, {
+    // two lambda runs at a time, one per core (prune/parallel.ts)
+    const runs: RunResult[] = await searchOnCores(pruneCtx, pruneStart, {
       target: s.target,
       lambda0: s.lambda0,
       maxRuns: s.runs,
@@ -325,7 +337,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       minSteps: Math.min(100, s.stage2Steps),
       patience: 100,
       seed: s.seed,
-    });
+    }, s.parallel);
     let chosen: RunResult | undefined = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
     let chosenGraph = pruneGraph;
     if (!chosen && splitFit && splitFit.pretrained.match >= s.target) {
@@ -390,6 +402,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       objective,
       settings: {
         target: s.target,
+        parallel: s.parallel ? 'two lambda runs at once (worker thread)' : 'sequential',
         seed: s.seed,
         pruneLength: s.pruneLength,
         pruneInputLengths: `${pruneRange[0]}-${pruneRange[1]}`,
@@ -412,6 +425,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       },
       seconds: 0,
       secondsByStage: stageTimes,
+      cpuSecondsByStage: stageCpu,
       llnA: {
         fixedVariance,
         learnedVariance,

@@ -19,8 +19,8 @@ interface ExtractCliOptions {
   checkSamples: string;
   steps?: string;
   stages: string;
-  mlp?: string;
-  mlpSteps?: string;
+  mlp: string;
+  mlpSteps: string;
   /** false with --no-primitives */
   primitives: boolean;
   /** false with --no-parallel */
@@ -60,8 +60,8 @@ export function registerExtract(program: Command): void {
     .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
     .option('--steps <s1,s2[,faithful[,s3]]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit, and stage 3), default 500,300,100,300')
     .option('--stages <2|3>', 'pruning stages: 3 adds query-key product masks after components and paths', '3')
-    .option('--mlp <split|unsplit>', 'split: one MLP copy per input path (fine-tuned from the MLP, readable); unsplit: one exact MLP per layer (default: see `rasp extract --help` of decompile/README)')
-    .option('--mlp-steps <n>', 'MLP fine-tune steps when learned LN variances miss the target (0: never fine-tune), default 150')
+    .option('--mlp <split|unsplit>', 'split: one MLP copy per input path, started from the MLP and fine-tuned (readable, the MLP lines can become named primitives); unsplit: one exact MLP per layer', 'split')
+    .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
     .option('--force', 'overwrite existing output files')
@@ -79,8 +79,8 @@ export function registerExtract(program: Command): void {
         parallel: opts.parallel !== false,
         stages: intOption('stages', opts.stages, 2, 3) as 2 | 3,
         ...parseSteps(opts.steps),
-        ...(opts.mlp !== undefined ? { mlp: mlpMode(opts.mlp) } : {}),
-        ...(opts.mlpSteps !== undefined ? { mlpSteps: intOption('mlp-steps', opts.mlpSteps, 0, 100_000) } : {}),
+        mlp: mlpMode(opts.mlp),
+        mlpSteps: intOption('mlp-steps', opts.mlpSteps, 0, 100_000),
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),
       };
