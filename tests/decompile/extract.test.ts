@@ -49,7 +49,8 @@ describe('rasp extract (CLI)', () => {
     expect(report.llnA.learnedVariance.bins.length).toBe(3);
     // split MLPs by default: copies pre-trained from the faithful MLP, reported next to the faithful fit
     expect(report.settings.mlp).toBe('split');
-    expect(report.llnA.split.pretrained.bins.length).toBe(3);
+    expect(report.llnA.split.final.bins.length).toBe(3);
+    expect(report.llnA.faithful.bins.length).toBe(3);
     expect(report.llnA.faithfulFit).toContain('split MLP copies');
     expect(report.program.lines).toBe(j.lines);
     // stage 3 ran in every run (default --stages 3), counting its units

@@ -11,6 +11,7 @@ import { geluNew } from '../../server/src/decompile/reparameterize/lln';
 import { meanFieldCopies, splitStateFrom } from '../../server/src/decompile/reparameterize/split';
 import { MaskedModel, type MaskedState, type MlpWeights } from '../../server/src/decompile/prune/masked';
 import { trainableLinear } from '../../server/src/decompile/prune/linear';
+import { gelu } from '../../server/src/decompile/prune/mlps';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type PruneContext } from '../../server/src/decompile/prune/train';
 import { emitProgram } from '../../server/src/decompile/emit/program';
 import { runBatch } from '../../server/src/interpreter';
@@ -51,6 +52,17 @@ describe('trainable MLP weights', () => {
     expect(Array.from(gx1.dataSync())).toEqual(Array.from(gx2.dataSync()).map((v) => expect.closeTo(v, 5)));
     expect(Array.from(gw1.dataSync())).toEqual(Array.from(gw2.dataSync()).map((v) => expect.closeTo(v, 5)));
     tf.dispose([x, w, c, gx1, gw1, gx2, gw2]);
+  });
+
+  it('gelu_new and its written-out gradient match tanh-form gelu_new under autodiff', () => {
+    const x = tf.tensor2d(Array.from({ length: 40 }, (_, i) => (i - 20) / 4), [4, 10]);
+    const ref = (t: tf.Tensor): tf.Tensor => tf.mul(tf.mul(t, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(t, tf.mul(tf.pow(t, 3), 0.044715)), Math.sqrt(2 / Math.PI)))));
+    const w = tf.tensor2d(Array.from({ length: 40 }, (_, i) => Math.cos(i)), [4, 10]);
+    const g1 = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gelu(t as tf.Tensor2D), w)))(x);
+    const g2 = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(ref(t), w)))(x);
+    expect(Array.from(gelu(x).dataSync())).toEqual(Array.from(ref(x).dataSync()).map((v) => expect.closeTo(v, 5)));
+    expect(Array.from(g1.dataSync())).toEqual(Array.from(g2.dataSync()).map((v) => expect.closeTo(v, 4)));
+    tf.dispose([x, w, g1, g2]);
   });
 
   for (const splitMlps of [false, true]) {

@@ -70,13 +70,14 @@ export interface ExtractOptions {
 /** The faithful fit's MLP fine-tune: match after it, its steps, mean loss before/after, whether it was kept. */
 export type MlpFineTune = MatchResult & { steps: number; lossBefore: number; lossAfter: number; kept: boolean };
 
-/** Split mode: the network with every split copy, at the linearisation init and after pre-training. */
+/** Split mode: the network with every split copy (every edge on). */
 export interface SplitFit {
+  /** Every copy at the linearisation of the faithful MLP (reparameterize/split.ts). */
   init: MatchResult;
-  pretrained: MatchResult;
-  steps: number;
-  lossBefore: number;
-  lossAfter: number;
+  /** Run when the linearisation misses the target: match after it, steps, mean loss before/after, kept if better. */
+  preTraining?: MlpFineTune;
+  /** The split network pruning starts from. */
+  final: MatchResult;
 }
 
 export interface ExtractHooks {
@@ -98,7 +99,15 @@ export interface ExtractReport {
    * LLN-A faithfulness of the masked model with every edge on: data-mean variances, then learned ones, then (when
    * those miss the target) with the MLP weights fine-tuned as well; `faithfulFit` says it in one line.
    */
-  llnA: { fixedVariance: MatchResult; learnedVariance: MatchResult; mlpFineTune?: MlpFineTune; split?: SplitFit; faithfulFit: string };
+  llnA: {
+    fixedVariance: MatchResult;
+    learnedVariance: MatchResult;
+    mlpFineTune?: MlpFineTune;
+    /** The faithful (unpruned, exact) program: the fine-tuned network when the fine-tune was kept, else learnedVariance. */
+    faithful: MatchResult;
+    split?: SplitFit;
+    faithfulFit: string;
+  };
   runs: {
     lambda: number;
     edges: number;
@@ -315,10 +324,18 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       pruneCtx = { ...ctx, graph: sGraph, model: splitModel };
       const sAllOn = new Float32Array(sGraph.edges.length).fill(1);
       const atInit = await evaluate(pruneCtx, sAllOn);
-      // the paper's stage 1->2 pre-training: constants at lr 0.002 and the MLP copies at 1e-3, LN frozen
-      const fit = await trainFaithful(pruneCtx, s.mlpSteps, 'pre-train split MLP copies', { mlp: true, ln: false, bcLr: 2e-3 });
-      const pretrained = await evaluate(pruneCtx, sAllOn);
-      splitFit = { init: atInit, pretrained, steps: fit.steps, lossBefore: fit.first, lossAfter: fit.last };
+      splitFit = { init: atInit, final: atInit };
+      if (atInit.match < s.target && s.mlpSteps > 0) {
+        // the paper's stage 1->2 pre-training: constants at lr 0.002 and the MLP copies at 1e-3, LN frozen. Only
+        // when needed: on a short pool it can trade the long bins for a lower loss (bin_majority 1.00 -> 0.99).
+        const before = snapshot(splitModel);
+        const fit = await trainFaithful(pruneCtx, s.mlpSteps, 'pre-train split MLP copies', { mlp: true, ln: false, bcLr: 2e-3 });
+        const after = await evaluate(pruneCtx, sAllOn);
+        const kept = after.match > atInit.match || (after.match === atInit.match && after.kl < atInit.kl);
+        if (!kept) splitModel.setState(before);
+        splitFit.preTraining = { ...after, steps: fit.steps, lossBefore: fit.first, lossAfter: fit.last, kept };
+        if (kept) splitFit.final = after;
+      }
       pruneStart = snapshot(splitModel);
       endStage('split');
     }
@@ -340,11 +357,11 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     }, s.parallel);
     let chosen: RunResult | undefined = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
     let chosenGraph = pruneGraph;
-    if (!chosen && splitFit && splitFit.pretrained.match >= s.target) {
+    if (!chosen && splitFit && splitFit.final.match >= s.target) {
       // no pruned run kept the target: every split copy (the mode asked for)
       const sAllOn = new Float32Array(pruneGraph.edges.length).fill(1);
       const edges = s.stages === 3 ? configEdges(pruneGraph, sAllOn, new Float32Array(selectorUnits(pruneGraph, sAllOn).kEdge.length).fill(1)) : countEdges(sAllOn);
-      const p = splitFit.pretrained;
+      const p = splitFit.final;
       chosen = { lambda: 0, edges, match: p.match, bins: p.bins, kl: p.kl, steps: [0, 0], seconds: 0, mask: sAllOn, state: pruneStart, theta1: new Float32Array(0) };
     }
     if (!chosen && faithfulMatch.match >= s.target) {
@@ -416,7 +433,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         checkSamplesPerBin: s.checkSamples,
         lambda0: s.lambda0,
         mlp: s.mlp,
-        splitPreSteps: splitFit ? splitFit.steps : 0,
+        splitPreSteps: splitFit?.preTraining ? splitFit.preTraining.steps : 0,
         stages: s.stages === 3 ? 'components, paths, query-key products' : 'components, paths',
         stage3Steps: s.stages === 3 ? (s.stage3Steps ?? s.stage2Steps) : 0,
         stage3PreSteps: s.stages === 3 ? STAGE3_PRE_STEPS : 0,
@@ -430,6 +447,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         fixedVariance,
         learnedVariance,
         ...(mlpFineTune ? { mlpFineTune } : {}),
+        faithful: faithfulMatch,
         ...(splitFit ? { split: splitFit } : {}),
         faithfulFit: faithfulFitText(fixedVariance, learnedVariance, mlpFineTune, splitFit),
       },
@@ -457,7 +475,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       })),
       frontier: paretoFrontier(runs),
       decompilable,
-      ...(decompilable ? {} : { shortfall: s.target - Math.max(faithfulMatch.match, splitFit?.pretrained.match ?? 0, ...runs.map((r) => r.match)) }),
+      ...(decompilable ? {} : { shortfall: s.target - Math.max(faithfulMatch.match, splitFit?.final.match ?? 0, ...runs.map((r) => r.match)) }),
       ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
       ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, mlp: chosenGraph.splitMlps ? 'split' : 'unsplit', lnVariances: lnVariances(chosen!.state, chosenGraph) } } : {}),
       ...(simplified ? { primitives: { stats: simplified.stats, steps: simplified.steps, mlps: simplified.mlpExplanations } } : {}),
@@ -498,7 +516,11 @@ function faithfulFitText(fixed: MatchResult, learned: MatchResult, ft: MlpFineTu
   const loss = (a: number, b: number): string => `loss ${a.toExponential(2)} -> ${b.toExponential(2)}`;
   let text = `LLN-A fixed variances ${m(fixed)} -> learned variances ${m(learned)}`;
   if (ft) text += ` -> + MLP fine-tune (${ft.steps} steps, ${loss(ft.lossBefore, ft.lossAfter)}) ${m(ft)}${ft.kept ? '' : ', not kept (no better)'}`;
-  if (split) text += `; split MLP copies: at the linearisation ${m(split.init)} -> pre-trained (${split.steps} steps, ${loss(split.lossBefore, split.lossAfter)}) ${m(split.pretrained)}`;
+  if (split) {
+    text += `; split MLP copies: at the linearisation ${m(split.init)}`;
+    const p = split.preTraining;
+    if (p) text += ` -> pre-trained (${p.steps} steps, ${loss(p.lossBefore, p.lossAfter)}) ${m(p)}${p.kept ? '' : ', not kept (no better)'}`;
+  }
   return text;
 }
 
