@@ -172,10 +172,21 @@ export async function shot(page: Page, name: string): Promise<void> {
 
 /** Runs a command through the command palette, by its title as shown there. */
 export async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
+  // The palette can close again right after opening (focus moving to a notification or a finished job's editor):
+  // reopen it and retry a few times before giving up.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(`>${title}`, { timeout: 10_000 });
+      break;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(500);
+    }
+  }
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
   // Commands appear once the extension's contributions are scanned (slow on a busy machine): retype until listed.
   const end = Date.now() + 60_000;
