@@ -254,8 +254,15 @@ export async function cursorLine(page: Page): Promise<{ x: number; y: number; he
   const current = editor.locator('.view-overlays .current-line').first();
   if (!(await current.count())) await editor.locator('.view-lines').first().focus().catch(() => undefined);
   await current.waitFor({ state: 'attached', timeout: 5000 });
-  const lineBox = await current.boundingBox();
-  const textBox = await editor.locator('.view-lines').first().boundingBox();
+  // Right after a reveal the highlight can be attached but not laid out yet: poll briefly, refocusing the editor.
+  let lineBox = await current.boundingBox();
+  let textBox = await editor.locator('.view-lines').first().boundingBox();
+  for (let i = 0; i < 20 && (!lineBox || !textBox); i++) {
+    await page.waitForTimeout(250);
+    await editor.locator('.view-lines').first().focus().catch(() => undefined);
+    lineBox = await current.boundingBox();
+    textBox = await editor.locator('.view-lines').first().boundingBox();
+  }
   if (!lineBox || !textBox) throw new Error('the cursor line is not rendered');
   // Character width from any rendered line (monospace), so offsets land on the intended word.
   const charWidth = await editor.locator('.view-lines .view-line').evaluateAll((lines) => {
