@@ -19,7 +19,7 @@ import { meanFieldCopies, splitStateFrom } from './reparameterize/split';
 import { MaskedModel, type MaskedState } from './prune/masked';
 import type { Batch } from './prune/masked';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
-import { countEdges, paretoFrontier, STAGE3_PRE_STEPS, type RunResult } from './prune/search';
+import { countEdges, paretoFrontier, STAGE3_PRE_STEPS, type RunResult, type Stage3Outcome } from './prune/search';
 import { searchOnCores } from './prune/parallel';
 import { configEdges, selectorUnits } from './prune/selectors';
 import { emitProgram } from './emit/program';
@@ -117,7 +117,7 @@ export interface ExtractReport {
     seconds: number;
     bins: MatchResult['bins'];
     /** Stage 3: its steps, the stage-2 edge count it started from, its units (products + key-only terms), kept ones. */
-    stage3?: { steps: number; preSteps: number; edgesAfterStage2: number; units: number; kept: number; fallback?: { match: number } };
+    stage3?: { steps: number; preSteps: number; edgesAfterStage2: number; units: number; kept: number; outcome: Stage3Outcome; rejectedMatch?: number };
   }[];
   frontier: { lambda: number; edges: number; match: number }[];
   decompilable: boolean;
@@ -467,8 +467,9 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
                 edgesAfterStage2: r.stage3.edges2,
                 units: r.stage3.keep.length,
                 kept: r.stage3.keep.reduce((a, k) => a + k, 0),
-                // the pruned selectors missed the target (their match): the run keeps every unit (the stage-2 network)
-                ...(r.stage3.fallback ? { fallback: r.stage3.fallback } : {}),
+                outcome: r.stage3.outcome,
+                // fallback: the pruned selectors' match (below the target); the run keeps every unit
+                ...(r.stage3.rejectedMatch !== undefined ? { rejectedMatch: r.stage3.rejectedMatch } : {}),
               },
             }
           : {}),

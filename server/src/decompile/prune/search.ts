@@ -4,7 +4,7 @@
 // (edges vs match) kept in the report.
 import { edgeUnits, evaluate, groupUnits, snapshot, trainStage, type MatchResult, type PruneContext } from './train';
 import type { MaskedState } from './masked';
-import { configEdges, fixedScores, initialBeta, trainSelectors, type Stage3Data } from './selectors';
+import { cleanupStage3, configEdges, fixedScores, initialBeta, selectorUnits, trainSelectors, type Stage3Data } from './selectors';
 
 export interface SearchSettings {
   target: number;
@@ -44,8 +44,14 @@ export interface RunResult {
    * Stage 3, when run: units, learned beta, thetas and the kept units (plain arrays); `mask` is then the edge mask
    * after the unused-path cleanup and `edges` counts products + key terms + v + MLP + lm_head inputs.
    */
-  stage3?: Stage3Data & { steps: number; preSteps: number; edges2: number; fallback?: { match: number } };
+  stage3?: Stage3Data & { steps: number; preSteps: number; edges2: number; outcome: Stage3Outcome; rejectedMatch?: number };
 }
+
+/**
+ * What stage 3 did in a run: `pruned` (its selectors kept the target), `fallback` (they missed it: every unit kept,
+ * `rejectedMatch` says by how much), `skipped` (stage 2 already missed the target), `no units` (no live head reads q/k).
+ */
+export type Stage3Outcome = 'pruned' | 'fallback' | 'skipped' | 'no units';
 
 export interface FrontierPoint {
   lambda: number;
@@ -83,41 +89,53 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
   const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed }, `stage 1 components, ${tag}`);
   const u2 = edgeUnits(graph, r1.mask);
   const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 1 }, `stage 2 paths, ${tag}`);
+  const state2 = snapshot(model);
+  const ev2 = await evaluate(ctx, r2.mask);
   let mask = r2.mask;
   let edges = countEdges(mask);
+  let state = state2;
+  let ev = ev2;
   let stage3: RunResult['stage3'];
-  let state: MaskedState;
-  let ev: MatchResult;
   if ((s.stages ?? 3) === 3) {
-    const state2 = snapshot(model);
-    const r3 = await trainSelectors(
-      ctx,
-      r2.mask,
-      { steps: s.stage3Steps ?? s.stage2Steps, preSteps: s.stage3PreSteps ?? STAGE3_PRE_STEPS, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 2 },
-      `stage 3 selectors, ${tag}`,
-    );
-    stage3 = { qEdge: r3.qEdge, kEdge: r3.kEdge, beta: r3.beta, theta: r3.theta, keep: r3.keep, steps: r3.steps, preSteps: r3.preSteps, edges2: edges };
-    mask = r3.mask;
-    edges = configEdges(graph, mask, r3.keep);
-    state = snapshot(model);
-    ev = await evaluate(ctx, mask, fixedScores(graph, ctx.folded, stage3));
-    if (ev.match < s.target && r3.keep.length > 0) {
-      // Stage 3 lost the target: keep every unit at its exact start instead (the stage-2 network, counted as a
-      // stage-3 config), when that one holds it; what the paper's search finds with a lambda too small to prune.
-      model.setState(state2);
-      const ev2 = await evaluate(ctx, r2.mask);
-      if (ev2.match >= s.target) {
-        const keep = new Float32Array(r3.keep.length).fill(1);
-        stage3 = { ...stage3, beta: initialBeta(graph, ctx.folded, state2, r2.mask, stage3), keep, fallback: { match: ev.match } };
-        mask = r2.mask;
-        edges = configEdges(graph, mask, keep);
-        state = state2;
-        ev = ev2;
+    // The stage-2 network as a stage-3 config (every unit, beta at the exact query constant): the result unless stage
+    // 3 prunes and keeps the target. Stage 3 runs only on runs that hold the target after stage 2 (the paper runs it
+    // on the stage-2 frontier only), so the search's pass/fail decisions are those of stages 1-2.
+    const units = selectorUnits(graph, r2.mask);
+    const all = new Float32Array(units.kEdge.length).fill(1);
+    const whole = cleanupStage3(graph, r2.mask, units, all);
+    stage3 = {
+      ...units,
+      beta: initialBeta(graph, ctx.folded, state2, r2.mask, units),
+      theta: new Float32Array(all.length).fill(8),
+      keep: whole.keep,
+      steps: 0,
+      preSteps: 0,
+      edges2: edges,
+      outcome: all.length === 0 ? 'no units' : ev2.match < s.target ? 'skipped' : 'fallback',
+    };
+    mask = whole.mask;
+    edges = configEdges(graph, mask, whole.keep);
+    if (stage3.outcome === 'fallback') {
+      const r3 = await trainSelectors(
+        ctx,
+        r2.mask,
+        { steps: s.stage3Steps ?? s.stage2Steps, preSteps: s.stage3PreSteps ?? STAGE3_PRE_STEPS, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 2 },
+        `stage 3 selectors, ${tag}`,
+      );
+      const ev3 = await evaluate(ctx, r3.mask, fixedScores(graph, ctx.folded, r3));
+      if (ev3.match >= s.target) {
+        stage3 = { qEdge: r3.qEdge, kEdge: r3.kEdge, beta: r3.beta, theta: r3.theta, keep: r3.keep, steps: r3.steps, preSteps: r3.preSteps, edges2: stage3.edges2, outcome: 'pruned' };
+        mask = r3.mask;
+        edges = configEdges(graph, mask, r3.keep);
+        state = snapshot(model);
+        ev = ev3;
+      } else {
+        // the pruned selectors lost the target: keep every unit (what the paper's search finds at a lambda too small
+        // to prune), and say what was rejected
+        stage3 = { ...stage3, theta: r3.theta, steps: r3.steps, preSteps: r3.preSteps, rejectedMatch: ev3.match };
+        model.setState(state2);
       }
     }
-  } else {
-    state = snapshot(model);
-    ev = await evaluate(ctx, mask);
   }
   return {
     lambda,
