@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { createProtocolConnection, StreamMessageReader, StreamMessageWriter, type Hover, type PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
 import { describe, expect, it } from 'vitest';
 import { attributeHeadDims } from '../../server/src/decompile/primitives';
+import { Execution } from '../../server/src/interpreter';
 import { extract } from '../../server/src/decompile';
 import { saveModel } from '../../server/src/model/load';
 import type { Gpt2Config, Gpt2Weights, LoadedModel } from '../../server/src/model/types';
@@ -189,6 +190,59 @@ describe('head-dimension provenance', () => {
     const r = attributeHeadDims(emitted(m.weights), loaded(m), inputs);
     const s1 = r.explanations.find((e) => e.line === 's1')!;
     expect(s1.dims.map((x) => x.index).sort()).toEqual([Q_DIM, 6]);
+  });
+
+  it("reports the kept prefix's attention change as an independent recomputation finds it, past the first prefixes", () => {
+    const m = plantedModel();
+    const attn = m.weights.blocks[0].attn.cAttnW.data;
+    // four dims carry a quarter of the pattern each: the kept prefix is past the first round (prefixes 0-1)
+    const spread = [Q_DIM, 6, 1, 4];
+    for (let i = 0; i < d; i++) {
+      const q = attn[i * 3 * d + Q_DIM] / 2;
+      const k = attn[i * 3 * d + d + Q_DIM] / 2;
+      for (const x of spread) {
+        attn[i * 3 * d + x] = q;
+        attn[i * 3 * d + d + x] = k;
+      }
+    }
+    const program = emitted(m.weights);
+    const s1 = attributeHeadDims(program, loaded(m), inputs).explanations.find((e) => e.line === 's1')!;
+    expect(s1.dims.length).toBeGreaterThanOrEqual(2);
+    for (const x of s1.dims) expect(spread).toContain(x.index);
+    // per-dim terms of the select, as the test builds the matrix: A = Σ_d Qs[:, d] Ks[:, d]ᵀ
+    const b = m.weights.blocks[0];
+    const E: M = { rows: task.vocab.length, cols: d, data: Float64Array.from(m.weights.wte.data) };
+    const Qs = mul(mul(E, lnMatrix(b.ln1.weight.data, 1.7)), cols(b.attn.cAttnW.data, 3 * d, 0, d));
+    const Ks = mul(mul(E, lnMatrix(b.ln1.weight.data, 0.6)), cols(b.attn.cAttnW.data, 3 * d, d, d));
+    const kept = s1.dims.map((x) => x.index);
+    let tv = 0;
+    let agree = 0;
+    let queries = 0;
+    for (const seq of inputs) {
+      const ex = new Execution(program, [...seq]);
+      while (ex.index <= 2) ex.step();
+      const n = seq.length;
+      const W = ex.attention('a1')!;
+      const other = ex.selector('s2')!.scores;
+      for (let i = 1; i < n; i++) {
+        const z = Array.from({ length: i + 1 }, (_, j) => {
+          let sc = other[i * n + j];
+          for (const x of kept) sc += Qs.data[seq[i] * d + x] * Ks.data[seq[j] * d + x];
+          return sc / Math.sqrt(d);
+        });
+        const max = Math.max(...z);
+        const e = z.map((v) => Math.exp(v - max));
+        const sum = e.reduce((x, y) => x + y, 0);
+        const p = e.map((v) => v / sum);
+        tv += p.reduce((acc, v, j) => acc + Math.abs(v - W[i * n + j]), 0) / 2;
+        const ref = Array.from({ length: i + 1 }, (_, j) => W[i * n + j]);
+        const fav = p.indexOf(Math.max(...p));
+        if (ref[fav] >= Math.max(...ref) - 0.01) agree++;
+        queries++;
+      }
+    }
+    expect(s1.tv!).toBeCloseTo(tv / queries, 3);
+    expect(s1.argmaxAgreement!).toBeCloseTo(agree / queries, 2);
   });
 
   it('attributes nothing to a matrix that is not the model product, and says why', () => {

@@ -10,13 +10,14 @@ import { registerEval } from './commands/eval';
 import { registerTrain } from './commands/train';
 import { registerExtract } from './commands/extract';
 import { registerCheck } from './commands/check';
+import { registerSimplify } from './commands/simplify';
 
 export function buildCli(): Command {
   const program = new Command('rasp')
     .description('Decompile Transformers into executable RASP programs; run, check and inspect them.')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerRun, registerInfo, registerLogits, registerEval, registerTrain, registerExtract, registerCheck]) {
+  for (const register of [registerRun, registerInfo, registerLogits, registerEval, registerTrain, registerExtract, registerCheck, registerSimplify]) {
     register(program);
   }
   return program;

@@ -145,63 +145,140 @@ export function applyCartesian(inputs: Rows[], out: Basis, n: number): Float64Ar
   return y;
 }
 
+/** Positions evaluated together by applyMlp: each weight is read once per block instead of once per position. */
+const MLP_BLOCK = 4;
+
 /**
  * The opaque MLP exactly (types.ts OpaqueMlp): input = sum_k x_k E_k + constant; linear layer norm with the fixed
  * variance; gelu_new(h fcW + fcB) projW + projB. Positions whose inputs are all one-hot with the same entries share
- * one evaluation.
+ * one evaluation. Positions go through the weights four at a time (the weights, d_model x 4·d_model twice, do not
+ * stay in cache from one position to the next); every position's sums run in the same order as one at a time, so
+ * the numbers do not depend on the blocking. `hidden` (n x 4·d_model), when given, receives the activations after
+ * gelu_new (the primitives stage attributes the output to them).
  */
-export function applyMlp(mlp: OpaqueMlp, inputs: Rows[], n: number): Float64Array {
+export function applyMlp(mlp: OpaqueMlp, inputs: Rows[], n: number, hidden?: Float64Array): Float64Array {
   const dIn = mlp.fcW.rows;
-  const hidden = mlp.fcW.cols;
+  const H = mlp.fcW.cols;
   const d = mlp.projW.cols;
+  const fcW = mlp.fcW.data;
+  const projW = mlp.projW.data;
   const y = new Float64Array(n * d);
-  const inp = new Float64Array(dIn);
-  const h = new Float64Array(hidden);
   const invStd = 1 / Math.sqrt(mlp.lnVariance + mlp.lnEps);
+  // Which positions to compute; the others copy an earlier position with the same one-hot inputs.
+  const source = new Int32Array(n);
+  const todo: number[] = [];
   const memo = new Map<string, number>();
   const allHot = inputs.every((x) => x.hot);
   for (let i = 0; i < n; i++) {
-    const yo = i * d;
+    source[i] = i;
     if (allHot) {
       const key = inputs.map((x) => (x.hot as Int32Array)[i]).join(',');
       const seen = memo.get(key);
       if (seen !== undefined) {
-        y.copyWithin(yo, seen * d, seen * d + d);
+        source[i] = seen;
         continue;
       }
       memo.set(key, i);
     }
-    if (mlp.constant) for (let c = 0; c < dIn; c++) inp[c] = mlp.constant[c];
-    else inp.fill(0);
-    inputs.forEach((x, k) => {
-      const E = mlp.inputEmbeddings[k];
-      const s = x.basis.size;
-      const xo = i * s;
-      for (let r = 0; r < s; r++) {
-        const w = x.data[xo + r];
-        if (w === 0) continue;
-        const eo = r * dIn;
-        for (let c = 0; c < dIn; c++) inp[c] += w * E.data[eo + c];
+    todo.push(i);
+  }
+  const inp = new Float64Array(MLP_BLOCK * dIn);
+  const h = new Float64Array(MLP_BLOCK * H);
+  const H1 = H;
+  const H2 = 2 * H;
+  const H3 = 3 * H;
+  for (let b0 = 0; b0 < todo.length; b0 += MLP_BLOCK) {
+    const m = Math.min(MLP_BLOCK, todo.length - b0);
+    for (let p = 0; p < m; p++) {
+      const i = todo[b0 + p];
+      const io = p * dIn;
+      if (mlp.constant) for (let c = 0; c < dIn; c++) inp[io + c] = mlp.constant[c];
+      else inp.fill(0, io, io + dIn);
+      for (let k = 0; k < inputs.length; k++) {
+        const x = inputs[k];
+        const E = mlp.inputEmbeddings[k].data;
+        const s = x.basis.size;
+        const xo = i * s;
+        for (let r = 0; r < s; r++) {
+          const w = x.data[xo + r];
+          if (w === 0) continue;
+          const eo = r * dIn;
+          for (let c = 0; c < dIn; c++) inp[io + c] += w * E[eo + c];
+        }
       }
-    });
-    let mean = 0;
-    for (let c = 0; c < dIn; c++) mean += inp[c];
-    mean /= dIn;
-    for (let c = 0; c < dIn; c++) inp[c] = (inp[c] - mean) * mlp.lnGamma[c] * invStd;
-    for (let u = 0; u < hidden; u++) h[u] = mlp.fcB[u];
+      let mean = 0;
+      for (let c = 0; c < dIn; c++) mean += inp[io + c];
+      mean /= dIn;
+      for (let c = 0; c < dIn; c++) inp[io + c] = (inp[io + c] - mean) * mlp.lnGamma[c] * invStd;
+      const ho = p * H;
+      for (let u = 0; u < H; u++) h[ho + u] = mlp.fcB[u];
+    }
+    // h[p] += inp[p][c] · fcW[c] for c in order (a zero input adds nothing and is skipped, as one at a time)
     for (let c = 0; c < dIn; c++) {
-      const v = inp[c];
-      if (v === 0) continue;
-      const wo = c * hidden;
-      for (let u = 0; u < hidden; u++) h[u] += v * mlp.fcW.data[wo + u];
+      const wo = c * H;
+      const v0 = inp[c];
+      const v1 = inp[dIn + c];
+      const v2 = inp[2 * dIn + c];
+      const v3 = inp[3 * dIn + c];
+      if (m === 4 && v0 !== 0 && v1 !== 0 && v2 !== 0 && v3 !== 0) {
+        for (let u = 0; u < H; u++) {
+          const w = fcW[wo + u];
+          h[u] += v0 * w;
+          h[H1 + u] += v1 * w;
+          h[H2 + u] += v2 * w;
+          h[H3 + u] += v3 * w;
+        }
+      } else {
+        for (let p = 0; p < m; p++) {
+          const v = inp[p * dIn + c];
+          if (v === 0) continue;
+          const ho = p * H;
+          for (let u = 0; u < H; u++) h[ho + u] += v * fcW[wo + u];
+        }
+      }
     }
-    for (let c = 0; c < d; c++) y[yo + c] = mlp.projB[c];
-    for (let u = 0; u < hidden; u++) {
-      const g = geluNew(h[u]);
-      if (g === 0) continue;
+    for (let p = 0; p < m; p++) {
+      const i = todo[b0 + p];
+      const ho = p * H;
+      for (let u = 0; u < H; u++) h[ho + u] = geluNew(h[ho + u]);
+      if (hidden) hidden.set(h.subarray(ho, ho + H), i * H);
+      const yo = i * d;
+      for (let c = 0; c < d; c++) y[yo + c] = mlp.projB[c];
+    }
+    // y[p] += gelu(h[p][u]) · projW[u] for u in order (zero activations skipped, as one at a time)
+    const y0 = todo[b0] * d;
+    const y1 = m === 4 ? todo[b0 + 1] * d : 0;
+    const y2 = m === 4 ? todo[b0 + 2] * d : 0;
+    const y3 = m === 4 ? todo[b0 + 3] * d : 0;
+    for (let u = 0; u < H; u++) {
       const wo = u * d;
-      for (let c = 0; c < d; c++) y[yo + c] += g * mlp.projW.data[wo + c];
+      const g0 = h[u];
+      const g1 = h[H1 + u];
+      const g2 = h[H2 + u];
+      const g3 = h[H3 + u];
+      if (m === 4 && g0 !== 0 && g1 !== 0 && g2 !== 0 && g3 !== 0) {
+        for (let c = 0; c < d; c++) {
+          const w = projW[wo + c];
+          y[y0 + c] += g0 * w;
+          y[y1 + c] += g1 * w;
+          y[y2 + c] += g2 * w;
+          y[y3 + c] += g3 * w;
+        }
+      } else {
+        for (let p = 0; p < m; p++) {
+          const g = h[p * H + u];
+          if (g === 0) continue;
+          const yo = todo[b0 + p] * d;
+          for (let c = 0; c < d; c++) y[yo + c] += g * projW[wo + c];
+        }
+      }
     }
+  }
+  for (let i = 0; i < n; i++) {
+    const j = source[i];
+    if (j === i) continue;
+    y.copyWithin(i * d, j * d, j * d + d);
+    if (hidden) hidden.copyWithin(i * H, j * H, j * H + H);
   }
   return y;
 }

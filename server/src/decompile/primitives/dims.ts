@@ -379,23 +379,38 @@ export function attributeHeadDims(program: Program, model: LoadedModel, inputs: 
   }
 
   // pass 2 (selects): the head's attention with this select restricted to each prefix of its ranking; prefix 0 (the
-  // select removed) measures the select's own effect on the attention
+  // select removed) measures the select's own effect on the attention. Only prefixes up to the first that keeps the
+  // tolerance matter, so they are measured in rounds of growing size (prefixes 0-1, 2-7, 8-31, ...), each a pass
+  // over the inputs, until it is found: when a few dims carry a wide head (d_head 256) this skips most of its 256
+  // softmaxes per query. Each prefix's sums run in the same order as measuring them all at once (same numbers).
   const orders = selects.map((u) => rank(u.shares).slice(0, maxDims));
   const tv = selects.map(() => new Float64Array(maxDims + 1));
   const agree = selects.map(() => new Float64Array(maxDims + 1));
+  /** Prefixes measured so far per select: [0, measured). */
+  const measured = selects.map(() => 0);
   let queries = 0;
-  if (selects.length > 0) {
+  const found = (si: number): boolean => {
+    if (queries === 0) return measured[si] > 0;
+    const allowed = Math.max(tolerance * (tv[si][0] / queries), floor);
+    for (let k = 1; k < measured[si]; k++) if (tv[si][k] / queries <= allowed) return true;
+    return measured[si] > maxDims;
+  };
+  for (let round = 0, from = 0, to = 2; selects.some((_, si) => !found(si)); round++, from = to, to *= 4) {
+    const active = selects.map((_, si) => !found(si));
+    const upto = Math.min(to, maxDims + 1);
     for (const ids of inputs) {
       checkCancelled();
       const ex = run(ids);
       const n = ex.n;
-      queries += Math.max(0, n - 1);
+      if (round === 0) queries += Math.max(0, n - 1);
       const z = new Float64Array(n);
       const base = new Float64Array(n);
       selects.forEach((u, si) => {
+        if (!active[si]) return;
         const { a, b } = factorValues(ex, u);
         const ref = ex.attention(u.aggregate.name)!;
         const others = u.aggregate.selectors.filter((x) => x !== u.stmt.name).map((x) => ex.selector(x)!.scores);
+        const order = orders[si];
         for (let i = 1; i < n; i++) {
           const o = i * n;
           let refArg = 0;
@@ -421,18 +436,26 @@ export function attributeHeadDims(program: Program, model: LoadedModel, inputs: 
             // near-ties (weights within 0.01 in the program's attention) count as the same favourite
             if (ref[o + arg] >= ref[o + refArg] - 0.01) agree[si][k] += 1;
           };
+          const addDim = (d: number): void => {
+            const ad = a[i * dh + d];
+            for (let j = 0; j <= i; j++) base[j] += ad * b[j * dh + d];
+          };
           // the other selects' scores, then the kept dims' terms, one dim added per prefix
           base.fill(0, 0, i + 1);
           for (const sc of others) for (let j = 0; j <= i; j++) base[j] += sc[o + j];
-          compare(0);
-          orders[si].forEach((d, k) => {
-            const ad = a[i * dh + d];
-            for (let j = 0; j <= i; j++) base[j] += ad * b[j * dh + d];
-            compare(k + 1);
-          });
+          // prefix `from` - 1 (the loop below adds its last dim before measuring prefix `from`)
+          for (let k = 0; k < from - 1; k++) addDim(order[k]);
+          if (from === 0) compare(0);
+          for (let k = Math.max(from, 1); k < upto; k++) {
+            addDim(order[k - 1]);
+            compare(k);
+          }
         }
       });
     }
+    selects.forEach((_, si) => {
+      if (active[si]) measured[si] = upto;
+    });
   }
 
   const attributed = new Map<string, DimRef[]>();
@@ -471,16 +494,20 @@ export function attributeHeadDims(program: Program, model: LoadedModel, inputs: 
     }
     for (let d = 0; d < dh; d++) mean[d] /= Math.max(rows, 1);
     // covariance of z, for the output variance of any set of dims: |Σ_d (z_d - mean_d) W_O[d]|²
+    // (symmetric: the upper triangle, mirrored; each entry sums the very same products in the same order)
     const cov = new Float64Array(dh * dh);
+    const x = new Float64Array(dh);
     for (const z of u.z) {
       for (let i = 0; i < z.n; i++) {
+        for (let d = 0; d < dh; d++) x[d] = z.data[i * dh + d] - mean[d];
         for (let d = 0; d < dh; d++) {
-          const x = z.data[i * dh + d] - mean[d];
-          if (x === 0) continue;
-          for (let e = 0; e < dh; e++) cov[d * dh + e] += x * (z.data[i * dh + e] - mean[e]);
+          const xd = x[d];
+          if (xd === 0) continue;
+          for (let e = d; e < dh; e++) cov[d * dh + e] += xd * x[e];
         }
       }
     }
+    for (let d = 0; d < dh; d++) for (let e = 0; e < d; e++) cov[d * dh + e] = cov[e * dh + d];
     const { o } = factors.head(u.layer, u.head)!;
     const gram = new Float64Array(dh * dh);
     for (let d = 0; d < dh; d++) {

@@ -208,10 +208,13 @@ export async function primitivesStage(
   }
   const result = await simplifyProgram(program, judge.evaluate, {
     inputs,
+    runner: judge.runner,
     confirm: judge.confirm,
     target: options.target ?? 0.9,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  const runs = judge.stats();
+  result.stats.statementRuns = { reused: runs.screen.reused + runs.check.reused, computed: runs.screen.computed + runs.check.computed, known: runs.screen.known + runs.check.known };
   return heads ? { ...result, heads } : result;
 }

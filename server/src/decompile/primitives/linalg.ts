@@ -120,14 +120,21 @@ export function leastSquares(f: Dense, y: Dense): Dense {
   }
 }
 
-/** Fraction of variance unexplained: MSE(pred, Y) / mean per-column variance of Y (d-rasp.md 5.2). */
-export function fvu(pred: Dense, y: Dense): number {
-  const n = y.rows;
+/** Fraction of variance unexplained: MSE(pred, Y) / mean per-column variance of Y (d-rasp.md 5.2). Pass
+ * `varSum = varianceSum(y)` when scoring many fits against one Y. */
+export function fvu(pred: Dense, y: Dense, varSum = varianceSum(y)): number {
   let sse = 0;
   for (let i = 0; i < y.data.length; i++) {
     const e = pred.data[i] - y.data[i];
     sse += e * e;
   }
+  if (varSum <= 1e-30) return sse <= 1e-30 ? 0 : Infinity;
+  return sse / varSum;
+}
+
+/** Σ over columns of Σ_i (y_ij - mean_j)²: the denominator of fvu. */
+export function varianceSum(y: Dense): number {
+  const n = y.rows;
   let varSum = 0;
   for (let j = 0; j < y.cols; j++) {
     let m = 0;
@@ -138,6 +145,5 @@ export function fvu(pred: Dense, y: Dense): number {
       varSum += e * e;
     }
   }
-  if (varSum <= 1e-30) return sse <= 1e-30 ? 0 : Infinity;
-  return sse / varSum;
+  return varSum;
 }

@@ -4,7 +4,7 @@
 import { inferBases } from '../../program/bases';
 import type { Basis, ElementwiseFn, NeuronRef, OpaqueMlp, Program, Statement } from '../../program/types';
 import { cloneProgram, eliminateDeadCode, freshMatrixName, freshName, readsOf } from './graph';
-import { type Dense, fromMatrix, fvu, leastSquares, matmul, toMatrix, transpose } from './linalg';
+import { type Dense, fromMatrix, fvu, leastSquares, matmul, toMatrix, transpose, varianceSum } from './linalg';
 import { type MlpCandidate, candidateSize, features, linearRest, mlpCandidates } from './features';
 import { attributeNeurons, neuronDetails } from './neurons';
 import { runOpaqueMlp } from './opaque';
@@ -341,7 +341,7 @@ export async function convertMlps(
     const bases = stmt.inputs.map((n) => allBases.get(n) as Basis);
     const xs = collectRows(opts.runner, program, opts.inputs, stmt.inputs, opts.maxRows);
     const run = runOpaqueMlp(mlp, xs);
-    const attribution = attributeNeurons(mlp, xs, { coverage: opts.neuronCoverage, maxNeurons: opts.maxNeurons });
+    const attribution = attributeNeurons(mlp, run, { coverage: opts.neuronCoverage, maxNeurons: opts.maxNeurons });
     const explanation: MlpExplanation = {
       line: originalName,
       originalName,
@@ -379,6 +379,7 @@ export async function convertMlps(
     // Candidates with the same features (e.g. harden, forall and sharpen of a one-hot input) are one candidate:
     // the first in the paper's order stands for them.
     const seenFeatures = new Set<string>();
+    const outputVariance = varianceSum(run.output);
     const fit = (list: MlpCandidate[]): { cand: MlpCandidate; c: Dense; score: CandidateScore }[] => {
       const out: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
       for (const cand of list) {
@@ -388,7 +389,7 @@ export async function convertMlps(
         if (seenFeatures.has(key)) continue;
         seenFeatures.add(key);
         const c = leastSquares(f, run.output);
-        const score: CandidateScore = { label: cand.label, fvu: fvu(matmul(f, c), run.output) };
+        const score: CandidateScore = { label: cand.label, fvu: fvu(matmul(f, c), run.output, outputVariance) };
         explanation.candidates.push(score);
         if (score.fvu < opts.maxFvu) out.push({ cand, c, score });
       }
@@ -407,7 +408,9 @@ export async function convertMlps(
           throw err;
         }
         const cleaned = eliminateDeadCode(trial.program);
-        const match = await session.evaluate(cleaned, opts.accept);
+        // The ranking below compares rejected candidates too (by their early-stop bound, plus the bonus), so they get
+        // the bound this stage has always used: checked every 16 sequences.
+        const match = await session.evaluate(cleaned, opts.accept, 16);
         f.score.match = match;
         // The paper prefers no_op on near-ties (a +0.01 bonus): an alias is the simplest explanation. `linear` (every
         // input read linearly, no line left) is its unsplit-MLP counterpart and gets the same bonus.

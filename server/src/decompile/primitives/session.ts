@@ -17,10 +17,10 @@ export class Session {
     if (this.signal?.aborted) throw new CancelledError();
   }
 
-  async evaluate(p: Program, atLeast?: number): Promise<number> {
+  async evaluate(p: Program, atLeast?: number, checkEvery?: number): Promise<number> {
     this.checkCancelled();
     this.evaluations++;
-    return await this.evaluateFn(p, atLeast !== undefined ? { atLeast } : undefined);
+    return await this.evaluateFn(p, atLeast !== undefined ? { atLeast, ...(checkEvery !== undefined ? { checkEvery } : {}) } : undefined);
   }
 
   report(stage: string, fraction: number, message?: string): void {

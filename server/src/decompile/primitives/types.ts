@@ -11,7 +11,16 @@ export type { HeadDimExplanation } from './dims';
  * caller only needs to know whether the match reaches it: an evaluator may stop early once it cannot and return
  * any value below `atLeast` (e.g. an upper bound of the match).
  */
-export type Evaluate = (program: Program, hint?: { atLeast?: number }) => Promise<number> | number;
+export type Evaluate = (program: Program, hint?: EvaluateHint) => Promise<number> | number;
+
+export interface EvaluateHint {
+  atLeast?: number;
+  /**
+   * Check for the early stop only after every `checkEvery` sequences (default 1: as soon as it is certain). The MLP
+   * stage ranks rejected candidates by the bound too, so it asks for the bound it has always used (16).
+   */
+  checkEvery?: number;
+}
 
 /** Runs a program and returns the named variables' values: per input sequence, an n x basis-size matrix. */
 export interface ProgramRunner {
@@ -115,6 +124,9 @@ export interface SimplifyStats {
   /** Full-check-set match of the result, when `confirm` was given. */
   confirmed?: number;
   seconds: number;
+  /** Incremental evaluation (primitivesStage): statement runs taken from earlier runs, computed, and sequences
+   * whose prediction was already known (screening and check set together). */
+  statementRuns?: { reused: number; computed: number; known: number };
   /** Set when the stage did not run (e.g. the program is larger than maxStatements). */
   skipped?: string;
 }
