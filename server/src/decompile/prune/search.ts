@@ -48,10 +48,11 @@ export interface RunResult {
 }
 
 /**
- * What stage 3 did in a run: `pruned` (its selectors kept the target), `fallback` (they missed it: every unit kept,
- * `rejectedMatch` says by how much), `skipped` (stage 2 already missed the target), `no units` (no live head reads q/k).
+ * What stage 3 did in a run: `pruned` (its selectors keep the target), `fallback` (they missed it and the stage-2
+ * network holds it: every unit kept, `rejectedMatch` is the pruned match), `missed` (neither holds it: the pruned
+ * result stays), `no units` (no live head reads q/k).
  */
-export type Stage3Outcome = 'pruned' | 'fallback' | 'skipped' | 'no units';
+export type Stage3Outcome = 'pruned' | 'fallback' | 'missed' | 'no units';
 
 export interface FrontierPoint {
   lambda: number;
@@ -89,53 +90,53 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
   const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed }, `stage 1 components, ${tag}`);
   const u2 = edgeUnits(graph, r1.mask);
   const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 1 }, `stage 2 paths, ${tag}`);
-  const state2 = snapshot(model);
-  const ev2 = await evaluate(ctx, r2.mask);
   let mask = r2.mask;
   let edges = countEdges(mask);
-  let state = state2;
-  let ev = ev2;
   let stage3: RunResult['stage3'];
+  let state: MaskedState;
+  let ev: MatchResult;
   if ((s.stages ?? 3) === 3) {
-    // The stage-2 network as a stage-3 config (every unit, beta at the exact query constant): the result unless stage
-    // 3 prunes and keeps the target. Stage 3 runs only on runs that hold the target after stage 2 (the paper runs it
-    // on the stage-2 frontier only), so the search's pass/fail decisions are those of stages 1-2.
+    const state2 = snapshot(model);
     const units = selectorUnits(graph, r2.mask);
     const all = new Float32Array(units.kEdge.length).fill(1);
+    // the stage-2 network as a stage-3 config: every unit, beta at the exact query constant
     const whole = cleanupStage3(graph, r2.mask, units, all);
-    stage3 = {
-      ...units,
-      beta: initialBeta(graph, ctx.folded, state2, r2.mask, units),
-      theta: new Float32Array(all.length).fill(8),
-      keep: whole.keep,
-      steps: 0,
-      preSteps: 0,
-      edges2: edges,
-      outcome: all.length === 0 ? 'no units' : ev2.match < s.target ? 'skipped' : 'fallback',
-    };
-    mask = whole.mask;
-    edges = configEdges(graph, mask, whole.keep);
-    if (stage3.outcome === 'fallback') {
+    const asStage3 = { ...units, beta: initialBeta(graph, ctx.folded, state2, r2.mask, units), theta: new Float32Array(all.length).fill(8), keep: whole.keep };
+    if (all.length === 0) {
+      stage3 = { ...asStage3, steps: 0, preSteps: 0, edges2: edges, outcome: 'no units' };
+      mask = whole.mask;
+      state = state2;
+      ev = await evaluate(ctx, mask);
+    } else {
       const r3 = await trainSelectors(
         ctx,
         r2.mask,
         { steps: s.stage3Steps ?? s.stage2Steps, preSteps: s.stage3PreSteps ?? STAGE3_PRE_STEPS, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 2 },
         `stage 3 selectors, ${tag}`,
       );
-      const ev3 = await evaluate(ctx, r3.mask, fixedScores(graph, ctx.folded, r3));
-      if (ev3.match >= s.target) {
-        stage3 = { qEdge: r3.qEdge, kEdge: r3.kEdge, beta: r3.beta, theta: r3.theta, keep: r3.keep, steps: r3.steps, preSteps: r3.preSteps, edges2: stage3.edges2, outcome: 'pruned' };
-        mask = r3.mask;
-        edges = configEdges(graph, mask, r3.keep);
-        state = snapshot(model);
-        ev = ev3;
-      } else {
-        // the pruned selectors lost the target: keep every unit (what the paper's search finds at a lambda too small
-        // to prune), and say what was rejected
-        stage3 = { ...stage3, theta: r3.theta, steps: r3.steps, preSteps: r3.preSteps, rejectedMatch: ev3.match };
+      stage3 = { qEdge: r3.qEdge, kEdge: r3.kEdge, beta: r3.beta, theta: r3.theta, keep: r3.keep, steps: r3.steps, preSteps: r3.preSteps, edges2: edges, outcome: 'pruned' };
+      mask = r3.mask;
+      state = snapshot(model);
+      ev = await evaluate(ctx, mask, fixedScores(graph, ctx.folded, r3));
+      if (ev.match < s.target) {
+        // The pruned selectors lost the target: keep every unit at its exact start (the stage-2 network) when that
+        // holds it, what the paper's search finds at a lambda too small to prune; else the pruned result stays.
         model.setState(state2);
+        const ev2 = await evaluate(ctx, r2.mask);
+        if (ev2.match >= s.target) {
+          stage3 = { ...stage3, ...asStage3, theta: r3.theta, outcome: 'fallback', rejectedMatch: ev.match };
+          mask = whole.mask;
+          state = state2;
+          ev = ev2;
+        } else {
+          stage3 = { ...stage3, outcome: 'missed' };
+        }
       }
     }
+    edges = configEdges(graph, mask, stage3.keep);
+  } else {
+    state = snapshot(model);
+    ev = await evaluate(ctx, mask);
   }
   return {
     lambda,
