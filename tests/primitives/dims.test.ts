@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createProtocolConnection, StreamMessageReader, StreamMessageWriter, type Hover, type PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
 import { describe, expect, it } from 'vitest';
-import { attributeHeadDims } from '../../server/src/decompile/primitives';
+import { attributeHeadDims, primitivesStage, screeningInputs } from '../../server/src/decompile/primitives';
 import { Execution } from '../../server/src/interpreter';
 import { extract } from '../../server/src/decompile';
 import { saveModel } from '../../server/src/model/load';
@@ -243,6 +243,19 @@ describe('head-dimension provenance', () => {
     }
     expect(s1.tv!).toBeCloseTo(tv / queries, 3);
     expect(s1.argmaxAgreement!).toBeCloseTo(agree / queries, 2);
+  });
+
+  it('gives a program the stage leaves alone (above maxStatements) its head dims on the screening sequences', async () => {
+    const m = plantedModel();
+    const program = emitted(m.weights);
+    // 36 unused copies of the token projection: 42 statements, dead code the stage would remove
+    const dead: Statement[] = Array.from({ length: 36 }, (_, i) => ({ ...program.statements[4], name: `unused${i}` }));
+    const big: Program = { ...program, statements: [...program.statements.slice(0, 5), ...dead, program.statements[5]] };
+    const r = await primitivesStage(big, loaded(m), task, { screenPerBin: 20 });
+    expect(r.stats.skipped).toMatch(/42 statements/);
+    expect(r.program.statements.map((s) => s.name)).toEqual(program.statements.map((s) => s.name));
+    const want = attributeHeadDims(big, loaded(m), screeningInputs(task, { screenPerBin: 20 }).slice(0, 150));
+    expect(r.heads).toEqual(want.explanations);
   });
 
   it('attributes nothing to a matrix that is not the model product, and says why', () => {

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { modelJudge } from '../../server/src/decompile/primitives/index';
+import { modelJudge, screeningInputs } from '../../server/src/decompile/primitives/index';
 import { INP_IS_OUT } from '../../server/src/decompile/primitives/library';
 import { runBatch } from '../../server/src/interpreter/index';
 import { initBackend } from '../../server/src/model/backend';
@@ -40,6 +40,8 @@ describe('modelJudge', () => {
     ];
     const judge = await modelJudge(model, task, { bins, screenPerBin: 12, checkPerBin: 10, seed: 5 });
     expect(judge.inputs).toHaveLength(24);
+    // the same sequences without the model (primitivesStage's head dims on a program it leaves alone)
+    expect(screeningInputs(task, { bins, screenPerBin: 12, seed: 5 })).toEqual(judge.inputs);
     // interleaved bins: short and long sequences alternate
     expect(judge.inputs[0].length).toBeLessThan(judge.inputs[1].length);
     const program: Program = {

@@ -379,48 +379,47 @@ export function attributeHeadDims(program: Program, model: LoadedModel, inputs: 
   }
 
   // pass 2 (selects): the head's attention with this select restricted to each prefix of its ranking; prefix 0 (the
-  // select removed) measures the select's own effect on the attention. Only prefixes up to the first that keeps the
-  // tolerance matter, so they are measured in rounds of growing size (prefixes 0-1, 2-7, 8-31, ...), each a pass
-  // over the inputs, until it is found: when a few dims carry a wide head (d_head 256) this skips most of its 256
-  // softmaxes per query. Each prefix's sums run in the same order as measuring them all at once (same numbers).
+  // select removed) measures the select's own effect on the attention
   const orders = selects.map((u) => rank(u.shares).slice(0, maxDims));
   const tv = selects.map(() => new Float64Array(maxDims + 1));
   const agree = selects.map(() => new Float64Array(maxDims + 1));
-  /** Prefixes measured so far per select: [0, measured). */
-  const measured = selects.map(() => 0);
   let queries = 0;
-  const found = (si: number): boolean => {
-    if (queries === 0) return measured[si] > 0;
-    const allowed = Math.max(tolerance * (tv[si][0] / queries), floor);
-    for (let k = 1; k < measured[si]; k++) if (tv[si][k] / queries <= allowed) return true;
-    return measured[si] > maxDims;
-  };
-  for (let round = 0, from = 0, to = 2; selects.some((_, si) => !found(si)); round++, from = to, to *= 4) {
-    const active = selects.map((_, si) => !found(si));
-    const upto = Math.min(to, maxDims + 1);
+  if (selects.length > 0) {
     for (const ids of inputs) {
       checkCancelled();
       const ex = run(ids);
       const n = ex.n;
-      if (round === 0) queries += Math.max(0, n - 1);
+      queries += Math.max(0, n - 1);
       const z = new Float64Array(n);
       const base = new Float64Array(n);
       selects.forEach((u, si) => {
-        if (!active[si]) return;
         const { a, b } = factorValues(ex, u);
+        // b by dim (dh x n): each prefix adds one dim's column over the keys, read contiguously
+        const bT = new Float64Array(dh * n);
+        for (let j = 0; j < n; j++) for (let d = 0; d < dh; d++) bT[d * n + j] = b[j * dh + d];
         const ref = ex.attention(u.aggregate.name)!;
         const others = u.aggregate.selectors.filter((x) => x !== u.stmt.name).map((x) => ex.selector(x)!.scores);
-        const order = orders[si];
         for (let i = 1; i < n; i++) {
           const o = i * n;
           let refArg = 0;
           for (let j = 1; j <= i; j++) if (ref[o + j] > ref[o + refArg]) refArg = j;
-          // softmax of the current scores, compared with the program's attention of query i
-          const compare = (k: number): void => {
+          // softmax of the current scores (after adding dim `d`'s term, when given: one pass for both), compared
+          // with the program's attention of query i
+          const compare = (k: number, d = -1): void => {
             let max = -Infinity;
-            for (let j = 0; j <= i; j++) {
-              z[j] = base[j] * scale;
-              if (z[j] > max) max = z[j];
+            if (d >= 0) {
+              const ad = a[i * dh + d];
+              const bo = d * n;
+              for (let j = 0; j <= i; j++) {
+                base[j] += ad * bT[bo + j];
+                z[j] = base[j] * scale;
+                if (z[j] > max) max = z[j];
+              }
+            } else {
+              for (let j = 0; j <= i; j++) {
+                z[j] = base[j] * scale;
+                if (z[j] > max) max = z[j];
+              }
             }
             let sum = 0;
             let arg = 0;
@@ -436,26 +435,14 @@ export function attributeHeadDims(program: Program, model: LoadedModel, inputs: 
             // near-ties (weights within 0.01 in the program's attention) count as the same favourite
             if (ref[o + arg] >= ref[o + refArg] - 0.01) agree[si][k] += 1;
           };
-          const addDim = (d: number): void => {
-            const ad = a[i * dh + d];
-            for (let j = 0; j <= i; j++) base[j] += ad * b[j * dh + d];
-          };
           // the other selects' scores, then the kept dims' terms, one dim added per prefix
           base.fill(0, 0, i + 1);
           for (const sc of others) for (let j = 0; j <= i; j++) base[j] += sc[o + j];
-          // prefix `from` - 1 (the loop below adds its last dim before measuring prefix `from`)
-          for (let k = 0; k < from - 1; k++) addDim(order[k]);
-          if (from === 0) compare(0);
-          for (let k = Math.max(from, 1); k < upto; k++) {
-            addDim(order[k - 1]);
-            compare(k);
-          }
+          compare(0);
+          orders[si].forEach((d, k) => compare(k + 1, d));
         }
       });
     }
-    selects.forEach((_, si) => {
-      if (active[si]) measured[si] = upto;
-    });
   }
 
   const attributed = new Map<string, DimRef[]>();
@@ -495,15 +482,32 @@ export function attributeHeadDims(program: Program, model: LoadedModel, inputs: 
     for (let d = 0; d < dh; d++) mean[d] /= Math.max(rows, 1);
     // covariance of z, for the output variance of any set of dims: |Σ_d (z_d - mean_d) W_O[d]|²
     // (symmetric: the upper triangle, mirrored; each entry sums the very same products in the same order)
+    // Four rows at a time: each entry adds their products one after the other, as row by row.
     const cov = new Float64Array(dh * dh);
-    const x = new Float64Array(dh);
+    const x = new Float64Array(4 * dh);
     for (const z of u.z) {
-      for (let i = 0; i < z.n; i++) {
-        for (let d = 0; d < dh; d++) x[d] = z.data[i * dh + d] - mean[d];
+      for (let i0 = 0; i0 < z.n; i0 += 4) {
+        const m = Math.min(4, z.n - i0);
+        for (let r = 0; r < m; r++) for (let d = 0; d < dh; d++) x[r * dh + d] = z.data[(i0 + r) * dh + d] - mean[d];
         for (let d = 0; d < dh; d++) {
-          const xd = x[d];
-          if (xd === 0) continue;
-          for (let e = d; e < dh; e++) cov[d * dh + e] += xd * x[e];
+          const [x0, x1, x2, x3] = [x[d], x[dh + d], x[2 * dh + d], x[3 * dh + d]];
+          if (m === 4 && x0 !== 0 && x1 !== 0 && x2 !== 0 && x3 !== 0) {
+            for (let e = d; e < dh; e++) {
+              let c = cov[d * dh + e];
+              c += x0 * x[e];
+              c += x1 * x[dh + e];
+              c += x2 * x[2 * dh + e];
+              c += x3 * x[3 * dh + e];
+              cov[d * dh + e] = c;
+            }
+            continue;
+          }
+          for (let r = 0; r < m; r++) {
+            const xd = x[r * dh + d];
+            if (xd === 0) continue;
+            const ro = r * dh;
+            for (let e = d; e < dh; e++) cov[d * dh + e] += xd * x[ro + e];
+          }
         }
       }
     }

@@ -6,7 +6,7 @@ import type { LoadedModel } from '../../model/types';
 import type { Program } from '../../program/types';
 import type { Task } from '../../tasks/index';
 import { attributeHeadDims, type HeadDimOptions } from './dims';
-import { modelJudge } from './judge';
+import { modelJudge, screeningInputs } from './judge';
 import { eliminateDeadCode, mergeIdentical } from './graph';
 import { greedyPrimitives, roundMatrices } from './greedy';
 import { convertMlps } from './mlp';
@@ -19,8 +19,11 @@ export { attributeNeurons } from './neurons';
 export { attributeHeadDims, ModelFactors, type DimRef, type HeadDimOptions, type HeadDimResult } from './dims';
 export { eliminateDeadCode, mergeIdentical } from './graph';
 export { interpreterRunner } from './runner';
-export { modelJudge };
+export { modelJudge, screeningInputs };
 export type { Judge, JudgeOptions } from './judge';
+
+/** Programs above this many statements are left alone (SimplifyOptions.maxStatements). */
+const MAX_STATEMENTS = 40;
 
 /** Counts named primitives, rounded matrices and opaque parts of a program. */
 export function countOps(p: Program, roundedRefs: ReadonlySet<string>): Pick<SimplifyStats, 'primitives' | 'rounded' | 'opaque' | 'lines'> {
@@ -52,7 +55,7 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
   const target = options.target ?? 0.9;
   const margin = options.margin ?? 0.01;
   const stages = { mlps: true, attention: true, round: true, merge: true, ...options.stages };
-  const maxStatements = options.maxStatements ?? 40;
+  const maxStatements = options.maxStatements ?? MAX_STATEMENTS;
   if (program.statements.length > maxStatements) {
     const kept = eliminateDeadCode(program);
     return {
@@ -188,15 +191,19 @@ export async function primitivesStage(
   task: Task,
   options: PrimitivesStageOptions = {},
 ): Promise<SimplifyResult> {
-  const judge = await modelJudge(model, task, {
+  const judgeOptions = {
     ...(options.checkBins ? { bins: options.checkBins } : {}),
     screenPerBin: options.screenPerBin ?? 100,
     checkPerBin: options.checkSamples ?? 200,
     seed: options.seed ?? 0,
     ...(options.checkSeed !== undefined ? { checkSeed: options.checkSeed } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
-  });
-  const inputs = judge.inputs.slice(0, options.fitSequences ?? 150);
+  };
+  // A program simplifyProgram leaves alone (above maxStatements) needs no judge, whose model runs cost minutes on a
+  // wide model: only the head dims, on the same sequences.
+  const skipped = program.statements.length > MAX_STATEMENTS;
+  const judge = skipped ? undefined : await modelJudge(model, task, judgeOptions);
+  const inputs = (judge ? judge.inputs : screeningInputs(task, judgeOptions)).slice(0, options.fitSequences ?? 150);
   // Head dims are decomposed on the emitted program, whose selects still carry the model's own Q·Kᵀ products (the
   // stage replaces them by primitives and rounded matrices); the provenance they fill travels with each line.
   let heads: HeadDimExplanation[] | undefined;
@@ -206,15 +213,17 @@ export async function primitivesStage(
     program = r.program;
     heads = r.explanations;
   }
-  const result = await simplifyProgram(program, judge.evaluate, {
+  const result = await simplifyProgram(program, judge ? judge.evaluate : () => Number.NaN, {
     inputs,
-    runner: judge.runner,
-    confirm: judge.confirm,
+    ...(judge ? { runner: judge.runner, confirm: judge.confirm } : {}),
     target: options.target ?? 0.9,
+    maxStatements: MAX_STATEMENTS,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  const runs = judge.stats();
-  result.stats.statementRuns = { reused: runs.screen.reused + runs.check.reused, computed: runs.screen.computed + runs.check.computed, known: runs.screen.known + runs.check.known };
+  if (judge) {
+    const runs = judge.stats();
+    result.stats.statementRuns = { reused: runs.screen.reused + runs.check.reused, computed: runs.screen.computed + runs.check.computed, known: runs.screen.known + runs.check.known };
+  }
   return heads ? { ...result, heads } : result;
 }

@@ -5,7 +5,7 @@ import { modelSamples } from '../../check/index';
 import type { Execution } from '../../interpreter/index';
 import type { LoadedModel } from '../../model/types';
 import type { Program } from '../../program/types';
-import { DEFAULT_BINS, sequenceMatches, type Task } from '../../tasks/index';
+import { DEFAULT_BINS, sampleBins, sequenceMatches, type Task } from '../../tasks/index';
 import { CancelledError } from '../../util/errors';
 import { IncrementalRuns, SignatureTable, type IncrementalStats } from './incremental';
 import type { Dense } from './linalg';
@@ -103,6 +103,11 @@ function cachedRunner(runs: IncrementalRuns, signal?: AbortSignal): ProgramRunne
       return out;
     },
   };
+}
+
+/** The screening sequences modelJudge uses (its `inputs`), without running the model. */
+export function screeningInputs(task: Task, options: Pick<JudgeOptions, 'bins' | 'screenBins' | 'screenPerBin' | 'seed'> = {}): number[][] {
+  return interleave(sampleBins(task, options.screenBins ?? options.bins ?? DEFAULT_BINS, options.screenPerBin ?? 100, (options.seed ?? 0) + 7919));
 }
 
 export async function modelJudge(model: LoadedModel, task: Task, options: JudgeOptions = {}): Promise<Judge> {

@@ -28,20 +28,47 @@ export function toMatrix(m: Dense): Matrix {
   return { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data, Math.fround) };
 }
 
-/** a (r x k) times b (k x c). */
+/**
+ * a (r x k) times b (k x c). Rows of a go four at a time (each row of b read once for them); every entry sums its
+ * products in k order, skipping zeros of a, exactly as row by row.
+ */
 export function matmul(a: Dense, b: Dense): Dense {
   if (a.cols !== b.rows) throw new Error(`matmul shape mismatch ${a.rows}x${a.cols} * ${b.rows}x${b.cols}`);
-  const out = new Float64Array(a.rows * b.cols);
-  for (let i = 0; i < a.rows; i++) {
-    const o = i * b.cols;
-    for (let k = 0; k < a.cols; k++) {
-      const v = a.data[i * a.cols + k];
-      if (v === 0) continue;
-      const bo = k * b.cols;
-      for (let j = 0; j < b.cols; j++) out[o + j] += v * b.data[bo + j];
+  const K = a.cols;
+  const C = b.cols;
+  const A = a.data;
+  const B = b.data;
+  const out = new Float64Array(a.rows * C);
+  for (let i0 = 0; i0 < a.rows; i0 += 4) {
+    const m = Math.min(4, a.rows - i0);
+    const [o0, o1, o2, o3] = [i0 * C, (i0 + 1) * C, (i0 + 2) * C, (i0 + 3) * C];
+    for (let k = 0; k < K; k++) {
+      const bo = k * C;
+      const v0 = A[i0 * K + k];
+      if (m === 4) {
+        const v1 = A[(i0 + 1) * K + k];
+        const v2 = A[(i0 + 2) * K + k];
+        const v3 = A[(i0 + 3) * K + k];
+        if (v0 !== 0 && v1 !== 0 && v2 !== 0 && v3 !== 0) {
+          for (let j = 0; j < C; j++) {
+            const w = B[bo + j];
+            out[o0 + j] += v0 * w;
+            out[o1 + j] += v1 * w;
+            out[o2 + j] += v2 * w;
+            out[o3 + j] += v3 * w;
+          }
+          continue;
+        }
+      }
+      for (let r = 0; r < m; r++) {
+        const v = A[(i0 + r) * K + k];
+        if (v === 0) continue;
+        const o = (i0 + r) * C;
+        for (let j = 0; j < C; j++) out[o + j] += v * B[bo + j];
+      }
     }
   }
-  return { rows: a.rows, cols: b.cols, data: out };
+  return { rows: a.rows, cols: C, data: out };
 }
 
 export function transpose(a: Dense): Dense {

@@ -1,8 +1,8 @@
-// The opaque-MLP kernel (interpreter applyMlp, blocked over positions; runOpaqueMlp uses it with the hidden
-// activations) against a plain one-position-at-a-time evaluation: the same numbers, bit for bit, whatever the
-// number of positions, with dense and one-hot inputs (repeated one-hot inputs share one evaluation).
+// The blocked kernels against plain one-at-a-time evaluations, bit for bit: the opaque-MLP kernel (interpreter
+// applyMlp, blocked over positions; runOpaqueMlp uses it with the hidden activations) with dense and one-hot inputs
+// (repeated one-hot inputs share one evaluation), the neuron ablation, and the fits' matrix product.
 import { describe, expect, it } from 'vitest';
-import { fvu } from '../../server/src/decompile/primitives/linalg';
+import { fvu, matmul } from '../../server/src/decompile/primitives/linalg';
 import { attributeNeurons } from '../../server/src/decompile/primitives/neurons';
 import { runOpaqueMlp } from '../../server/src/decompile/primitives/opaque';
 import { applyMlp, geluNew, type Rows } from '../../server/src/interpreter/elementwise';
@@ -125,5 +125,22 @@ describe('opaque MLP kernel', () => {
     }
     expect(fromRun.neurons.length).toBeGreaterThan(0);
     expect(fromRun.keptFvu).toBe(fvu({ rows: n, cols: d, data: approx }, run.output));
+  });
+
+  it('multiplies matrices four rows at a time with the sums of row by row (zeros of the left factor skipped)', () => {
+    const rnd = noise(21);
+    for (const [r, k, c] of [[1, 3, 2], [4, 5, 7], [9, 6, 3], [13, 8, 5]]) {
+      const a = { rows: r, cols: k, data: Float64Array.from({ length: r * k }, () => (rnd() > -0.4 ? rnd() : 0)) };
+      const b = { rows: k, cols: c, data: Float64Array.from({ length: k * c }, () => rnd()) };
+      const want = new Float64Array(r * c);
+      for (let i = 0; i < r; i++) {
+        for (let t = 0; t < k; t++) {
+          const v = a.data[i * k + t];
+          if (v === 0) continue;
+          for (let j = 0; j < c; j++) want[i * c + j] += v * b.data[t * c + j];
+        }
+      }
+      expect(Array.from(matmul(a, b).data)).toEqual(Array.from(want));
+    }
   });
 });
