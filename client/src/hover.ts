@@ -35,7 +35,7 @@ export function provenanceMarkdown(stmt: Statement): string[] {
     const more = sorted.length > MAX_NEURONS ? ` and ${sorted.length - MAX_NEURONS} more` : '';
     out.push(`**Source neurons** (layer ${p.layer} MLP): ${shown.join(', ')}${more}`);
   }
-  if (p.dims?.length) out.push(`Head dimensions used: ${p.dims.join(', ')}`);
+  if (p.dims?.length) out.push(`Head dimensions used: ${p.dims.join(', ')}${p.dimsMore ? ` and ${p.dimsMore} more` : ''}`);
   return out;
 }
 

@@ -41,6 +41,18 @@ describe('rasp info', () => {
     expect(r.stdout).toMatch(/s2\s+select\s+1\s+head 0/);
   });
 
+  it('shows head dims in the table (scores and the +N of dims not listed) and in the JSON', () => {
+    const file = join(tmp, 'dims.rasp');
+    writeFileSync(file, 'vocab [a, b, <bos>]\npositions 8\ns1 = select(q=pos, k=pos, op=(k<q))\t# layer 0 head 1 q=wpe k=wpe dims=1:0.7,4:0.2,+5\na1 = aggregate(s=s1, v=token)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)\n');
+    const r = rasp('info', file);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^line\s+name\s+kind\s+layer\s+head\/mlp\s+paths\s+neurons\s+dims$/m);
+    expect(r.stdout).toMatch(/s1\s+select\s+0\s+head 1\s+q=wpe k=wpe\s+-\s+1:0\.7,4:0\.2,\+5$/m);
+    const j = JSON.parse(rasp('info', file, '--json').stdout) as { statements: { name: string; dims: number[]; dimScores?: number[]; dimsMore?: number }[] };
+    expect(j.statements[0]).toMatchObject({ name: 's1', dims: [1, 4], dimScores: [0.7, 0.2], dimsMore: 5 });
+    expect(j.statements[1].dimsMore).toBeUndefined();
+  });
+
   it('exits 1 naming the file and position on errors, and on a missing file', () => {
     const bad = join(tmp, 'bad.rasp');
     writeFileSync(bad, 'vocab [a]\npositions 4\nl = project(inp=nope, op=(inp==out))\nprediction = softmax(l)\n');

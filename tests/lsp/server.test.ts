@@ -116,6 +116,13 @@ describe('language server over stdio', () => {
     expect((vocabHover.contents as { value: string }).value).toContain('6 tokens in id order');
   });
 
+  it('hover lists a line\'s head dims with their scores and says how many more the annotation left out', async () => {
+    const src = 'vocab [a, b, <bos>]\npositions 8\ns1 = select(q=pos, k=pos, op=(k<q))\t# layer 0 head 1 q=wpe k=wpe dims=1:0.7,4:0.2,+5\na1 = aggregate(s=s1, v=token)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)\n';
+    const { uri } = await open('dims.rasp', src);
+    const hover = (await conn.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 2, character: 2 } })) as Hover;
+    expect((hover.contents as { value: string }).value).toContain("head dimensions: 1 (0.7), 4 (0.2) and 5 more (the report's `primitives.heads` lists them)");
+  });
+
   it('completion offers keywords, variables in scope and primitive labels', async () => {
     const uri = pathToFileURL(join(dir, 'majority.rasp')).toString();
     const line = majority().split('\n').findIndex((l) => l.startsWith('prediction'));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createProtocolConnection, StreamMessageReader, StreamMessageWriter, type Hover, type PublishDiagnosticsParams } from 'vscode-languageserver-protocol/node';
 import { describe, expect, it } from 'vitest';
-import { attributeHeadDims, primitivesStage, screeningInputs } from '../../server/src/decompile/primitives';
+import { attributeHeadDims, primitivesStage, screeningInputs, type HeadDimExplanation } from '../../server/src/decompile/primitives';
 import { Execution } from '../../server/src/interpreter';
 import { extract } from '../../server/src/decompile';
 import { saveModel } from '../../server/src/model/load';
@@ -177,6 +177,24 @@ describe('head-dimension provenance', () => {
     expect(program.statements[0].provenance!.dims).toBeUndefined();
   });
 
+  it('lists the top dims in the annotation and counts the rest (+N); the explanation keeps them all', () => {
+    const m = plantedModel();
+    // coverage 1: the aggregate keeps every dim that carries any output variance (all 8, noise included)
+    const r = attributeHeadDims(emitted(m.weights), loaded(m), inputs, { coverage: 1, annotatedDims: 2 });
+    const a1 = r.explanations.find((e) => e.line === 'a1')!;
+    expect(a1.dims).toHaveLength(d);
+    const p = r.program.statements.find((s) => s.name === 'a1')!.provenance!;
+    expect(p.dims).toEqual(a1.dims.slice(0, 2).map((x) => x.index));
+    expect(p.dimScores).toEqual(a1.dims.slice(0, 2).map((x) => x.score));
+    expect(p.dimsMore).toBe(d - 2);
+    const text = formatAnnotation(p);
+    expect(text).toMatch(new RegExp(`dims=\\d:[\\d.]+,\\d:[\\d.]+,\\+${d - 2}$`));
+    expect(parseAnnotation(text).provenance).toEqual(p);
+    // `+N` only as the last item, after at least one dim
+    expect(parseAnnotation('# layer 0 head 0 dims=+3').problems[0].message).toMatch(/invalid head dimension '\+3'/);
+    expect(parseAnnotation('# layer 0 head 0 dims=1,+3,2').problems[0].message).toMatch(/invalid head dimension '\+3'/);
+  });
+
   it('keeps more dims when the pattern is spread over two of them', () => {
     const m = plantedModel();
     const attn = m.weights.blocks[0].attn.cAttnW.data;
@@ -289,6 +307,11 @@ describe('rasp info --json of an extracted program', () => {
     expect(tokenSelect?.dims).toEqual([Q_DIM]);
     const valueLine = info.statements.find((s) => s.kind === 'aggregate' && s.paths.v === 'wte');
     expect(valueLine?.dims).toEqual([V_DIM]);
+    // the report carries every line's full explanation (all kept dims, every dim's share, the checks)
+    const report = JSON.parse(readFileSync(out.replace(/\.rasp$/, '.report.json'), 'utf8')) as { primitives?: { heads?: HeadDimExplanation[] } };
+    const heads = report.primitives?.heads ?? [];
+    expect(heads.find((h) => h.line === tokenSelect!.name)?.dims.map((x) => x.index)).toEqual([Q_DIM]);
+    for (const h of heads) expect(h.shares, h.line).toHaveLength(d);
 
     // the hover of the select line (built language server over stdio) names them with their scores
     const proc = spawn(process.execPath, ['out/server.cjs', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });

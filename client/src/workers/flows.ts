@@ -108,7 +108,7 @@ export async function runExtract(job: ExtractJob, signal: AbortSignal, progress:
   const points: FrontierPoint[] = [
     ...r.runs.map((x): FrontierPoint => ({ edges: x.edges, match: x.match, kind: 'run', lambda: x.lambda })),
     ...r.frontier.map((x): FrontierPoint => ({ edges: x.edges, match: x.match, kind: 'frontier', lambda: x.lambda })),
-    { edges: r.unpruned.edges, match: r.llnA.learnedVariance.match, kind: 'faithful' },
+    { edges: r.unpruned.edges, match: r.llnA.faithful.match, kind: 'faithful' },
     ...(chosen ? [{ edges: chosen.edges, match: chosen.searchMatch, kind: 'emitted' as const, lambda: chosen.lambda }] : []),
   ];
   const check = r.program?.check ?? r.unpruned.check;
@@ -117,6 +117,7 @@ export async function runExtract(job: ExtractJob, signal: AbortSignal, progress:
     ...(r.shortfall !== undefined ? { 'target missed by': Number(r.shortfall.toFixed(4)) } : {}),
     'LLN-A match (data-mean variances)': Number(r.llnA.fixedVariance.match.toFixed(4)),
     'LLN-A match (learned variances)': Number(r.llnA.learnedVariance.match.toFixed(4)),
+    'faithful program match (LLN-A, + MLP fine-tune when kept)': Number(r.llnA.faithful.match.toFixed(4)),
     'faithful program lines': r.unpruned.lines,
     'faithful program edges': r.unpruned.edges,
     ...(r.program ? { 'program edges': r.program.edges } : {}),

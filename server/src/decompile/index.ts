@@ -127,7 +127,13 @@ export interface ExtractReport {
   program?: { file: string; lines: number; edges: number; check: CheckResult; mlp: 'split' | 'unsplit'; lnVariances: Record<string, number> };
   unpruned: { file: string; lines: number; edges: number; check?: CheckResult; lnVariances: Record<string, number> };
   /** The primitives stage (docs/primitives.md): counts, accepted steps, MLP explanations with neurons. */
-  primitives?: { stats: SimplifyResult['stats']; steps: SimplifyResult['steps']; mlps: SimplifyResult['mlpExplanations'] };
+  primitives?: {
+    stats: SimplifyResult['stats'];
+    steps: SimplifyResult['steps'];
+    mlps: SimplifyResult['mlpExplanations'];
+    /** Every select's and aggregate's head dims with their checks (the annotations list the top ones). */
+    heads?: SimplifyResult['heads'];
+  };
 }
 
 export interface ExtractResult {
@@ -479,7 +485,9 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       ...(decompilable ? {} : { shortfall: s.target - Math.max(faithfulMatch.match, splitFit?.final.match ?? 0, ...runs.map((r) => r.match)) }),
       ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
       ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, mlp: chosenGraph.splitMlps ? 'split' : 'unsplit', lnVariances: lnVariances(chosen!.state, chosenGraph) } } : {}),
-      ...(simplified ? { primitives: { stats: simplified.stats, steps: simplified.steps, mlps: simplified.mlpExplanations } } : {}),
+      ...(simplified
+        ? { primitives: { stats: simplified.stats, steps: simplified.steps, mlps: simplified.mlpExplanations, ...(simplified.heads ? { heads: simplified.heads } : {}) } }
+        : {}),
       unpruned: { file: paths.unpruned, lines: unpruned.program.statements.length, edges: unpruned.edges, ...(unprunedCheck ? { check: unprunedCheck } : {}), lnVariances: lnVariances(faithful) },
     };
 

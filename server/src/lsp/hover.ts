@@ -131,7 +131,8 @@ export function describeProvenance(p: Provenance): string {
   }
   if (p.dims && p.dims.length > 0) {
     const scores = p.dimScores?.length === p.dims.length ? p.dimScores : undefined;
-    lines.push(`- head dimensions: ${p.dims.map((d, i) => (scores ? `${d} (${scores[i]})` : String(d))).join(', ')}`);
+    const more = p.dimsMore ? ` and ${p.dimsMore} more (the report's \`primitives.heads\` lists them)` : '';
+    lines.push(`- head dimensions: ${p.dims.map((d, i) => (scores ? `${d} (${scores[i]})` : String(d))).join(', ')}${more}`);
   }
   return lines.join('\n');
 }

@@ -112,14 +112,20 @@ export function parseAnnotation(text: string): ParsedAnnotation {
       }
       provenance.neurons = neurons;
     } else if (field === 'dims') {
-      // `dims=3,1` or with scores `dims=3:0.91,1:0.05` (all or none scored, so the two lists stay parallel)
+      // `dims=3,1` or with scores `dims=3:0.91,1:0.05` (all or none scored, so the two lists stay parallel); a last
+      // item `+N` says N more dims are kept but not listed
       const dims: number[] = [];
       const scores: number[] = [];
       let offset = valueStart;
-      for (const item of value.split(',')) {
+      const items = value.split(',');
+      for (const [i, item] of items.entries()) {
         const m = /^(\d+)(?::(-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))?$/.exec(item);
-        if (!m) {
-          problems.push({ message: `invalid head dimension '${item}' (expected DIM or DIM:SCORE)`, start: offset, end: offset + item.length });
+        const more = /^\+(\d+)$/.exec(item);
+        if (more && i === items.length - 1 && i > 0) {
+          provenance.dimsMore = Number(more[1]);
+          parts.push({ role: 'number', start: offset, end: offset + item.length });
+        } else if (!m) {
+          problems.push({ message: `invalid head dimension '${item}' (expected DIM or DIM:SCORE, or +N last)`, start: offset, end: offset + item.length });
         } else {
           dims.push(Number(m[1]));
           if (m[2] !== undefined) scores.push(Number(m[2]));
@@ -163,6 +169,7 @@ export function formatAnnotation(p: Provenance): string {
   if (p.dims && p.dims.length > 0) {
     const scores = p.dimScores && p.dimScores.length === p.dims.length ? p.dimScores : undefined;
     s += ` dims=${p.dims.map((d, i) => (scores ? `${d}:${scores[i]}` : `${d}`)).join(',')}`;
+    if (p.dimsMore) s += `,+${p.dimsMore}`;
   }
   return s;
 }

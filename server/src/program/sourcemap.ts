@@ -14,6 +14,8 @@ export interface SourceMapRecord {
   dims: number[];
   /** Per entry of `dims`, its score (present only when the annotation gives scores). */
   dimScores?: number[];
+  /** Kept dims not listed in the annotation (`+N`). */
+  dimsMore?: number;
 }
 
 export function sourceMap(program: Program): SourceMapRecord[] {
@@ -30,6 +32,7 @@ export function sourceMap(program: Program): SourceMapRecord[] {
       neurons: p?.neurons ?? [],
       dims: p?.dims ?? [],
       ...(p?.dimScores ? { dimScores: p.dimScores } : {}),
+      ...(p?.dimsMore ? { dimsMore: p.dimsMore } : {}),
     };
   });
 }

@@ -65,6 +65,11 @@ export interface Provenance {
   dims?: number[];
   /** Per entry of `dims`: its score (share of the line's effect it carries; see docs/primitives.md). */
   dimScores?: number[];
+  /**
+   * Kept dims beyond those listed (annotation `dims=...,+N`): a wide head can keep most of its 256 dims, so the
+   * annotation lists the top ones and the report's `primitives.heads` has them all.
+   */
+  dimsMore?: number;
 }
 
 export interface NeuronRef {

@@ -49,7 +49,7 @@ function headerText(h: ProgramHeader): string {
 }
 
 function table(records: SourceMapRecord[]): string {
-  const head = ['line', 'name', 'kind', 'layer', 'head/mlp', 'paths', 'neurons'];
+  const head = ['line', 'name', 'kind', 'layer', 'head/mlp', 'paths', 'neurons', 'dims'];
   const rows = records.map((r) => [
     String(r.line),
     r.name,
@@ -61,6 +61,7 @@ function table(records: SourceMapRecord[]): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ') || '-',
     r.neurons.length > 0 ? r.neurons.map((n) => (n.score !== undefined ? `${n.index}:${n.score}` : String(n.index))).join(',') : '-',
+    r.dims.length > 0 ? r.dims.map((d, i) => (r.dimScores ? `${d}:${r.dimScores[i]}` : String(d))).join(',') + (r.dimsMore ? `,+${r.dimsMore}` : '') : '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();

@@ -35,6 +35,11 @@ export interface HeadDimOptions {
   coverage?: number;
   /** At most this many dims per line (default: all of d_head). */
   maxDims?: number;
+  /**
+   * The annotation lists at most this many of a line's kept dims (highest score first, default 16), then `+N` for
+   * the rest: a wide head can keep most of its 256 dims. The explanations keep them all.
+   */
+  annotatedDims?: number;
   /** Largest relative misfit between the program's matrix and the model's per-dim terms (default 1e-3). */
   maxMisfit?: number;
   signal?: AbortSignal;
@@ -556,7 +561,16 @@ export function attributeHeadDims(program: Program, model: LoadedModel, inputs: 
     statements: program.statements.map((s) => {
       const dims = attributed.get(s.name);
       if (!dims || !s.provenance) return s;
-      return { ...s, provenance: { ...s.provenance, dims: dims.map((d) => d.index), dimScores: dims.map((d) => d.score) } };
+      const listed = dims.slice(0, Math.max(1, options.annotatedDims ?? 16));
+      return {
+        ...s,
+        provenance: {
+          ...s.provenance,
+          dims: listed.map((d) => d.index),
+          dimScores: listed.map((d) => d.score),
+          ...(dims.length > listed.length ? { dimsMore: dims.length - listed.length } : {}),
+        },
+      };
     }),
   };
   explanations.sort((x, y) => program.statements.findIndex((s) => s.name === x.line) - program.statements.findIndex((s) => s.name === y.line));
