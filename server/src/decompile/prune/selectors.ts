@@ -16,7 +16,7 @@ import { Rng } from '../../util/rng';
 import { pruneDangling, type PathGraph } from '../reparameterize/graph';
 import { vecMat, type FoldedModel } from '../reparameterize/lln';
 import { stopGrad, type HeadScores, type MaskedState } from './masked';
-import { throwIfAborted, windowSample, yieldToEvents, type PruneContext, type StageSettings } from './train';
+import { Countdown, stepTheta, throwIfAborted, windowSample, yieldToEvents, type PruneContext, type StageSettings } from './train';
 
 /** Stage-3 units: per unit the q edge (-1 for a key-only term) and the k edge; the head is the edges' consumer's. */
 export interface SelectorUnits {
@@ -307,7 +307,7 @@ export async function trainSelectors(ctx: PruneContext, mask2: Float32Array, s: 
       if (pre % 10 === 0) ctx.hooks.onProgress?.({ stage: `${label} (pre-training)`, fraction: pre / Math.max(1, s.preSteps), message: `loss ${last.toExponential(2)}` });
     }
     const rng = new Rng(s.seed);
-    let lastUndecided = 0;
+    const countdown = new Countdown(s);
     for (; step < s.steps; step++) {
       if (step % 5 === 0) await yieldToEvents();
       throwIfAborted(ctx.hooks.signal);
@@ -334,23 +334,16 @@ export async function trainSelectors(ctx: PruneContext, mask2: Float32Array, s: 
           const logits = model.forward(batch, Me, null, absent, unitScores(graph, units, M, beta, Gate, () => true));
           return tf.add(model.loss(batch, logits, ctx.objective), tf.mul(s.lambda, tf.sum(tf.sigmoid(theta)))) as tf.Scalar;
         }, [theta, ...(s.ln === true ? [model.logVar] : []), beta, model.bc]);
-        const gt = grads[theta.name];
-        const norm = tf.norm(gt).dataSync()[0];
-        optTheta.applyGradients([{ name: theta.name, tensor: norm > 5 ? tf.mul(gt, 5 / norm) : gt }]);
+        stepTheta(optTheta, theta, grads);
         if (s.ln === true) apply(optLn, model.logVar, grads);
         apply(optBeta, beta, grads);
         apply(optBc, model.bc, grads);
         return value.dataSync()[0];
       });
       if (step % 10 === 0) ctx.hooks.onProgress?.({ stage: label, fraction: step / s.steps, message: `loss ${last.toExponential(2)}` });
-      // the countdown of stages 1-2 (method-pruning.md 3.7)
-      if ((step + 1) % 25 === 0) {
-        const th = theta.dataSync();
-        if (th.some((t) => t > -1 && t < 1)) lastUndecided = step + 1;
-        if (step + 1 >= s.minSteps && step + 1 - lastUndecided >= s.patience) {
-          step++;
-          break;
-        }
+      if (countdown.done(step, theta)) {
+        step++;
+        break;
       }
     }
     return done(Float32Array.from(theta.dataSync()), Float32Array.from(beta.dataSync()), step, pre, last);

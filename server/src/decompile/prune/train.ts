@@ -151,6 +151,28 @@ export interface StageResult {
   loss: number;
 }
 
+/** One Adam step on the mask logits, the gradient clipped to norm 5 (method-pruning.md 3.6). Inside a tidy. */
+export function stepTheta(opt: tf.Optimizer, theta: tf.Variable, grads: tf.NamedTensorMap): void {
+  const gt = grads[theta.name];
+  const norm = tf.norm(gt).dataSync()[0];
+  opt.applyGradients([{ name: theta.name, tensor: norm > 5 ? tf.mul(gt, 5 / norm) : gt }]);
+}
+
+/**
+ * method-pruning.md 3.7: a countdown that restarts whenever some theta is still undecided (|theta| < 1); a stage
+ * stops once it runs out (after at least minSteps), or at its step cap. Checked every 25 steps.
+ */
+export class Countdown {
+  private lastUndecided = 0;
+  constructor(private readonly s: Pick<StageSettings, 'minSteps' | 'patience'>) {}
+  /** Call after step `step` (0-based); true when the stage should stop. */
+  done(step: number, theta: tf.Variable): boolean {
+    if ((step + 1) % 25 !== 0) return false;
+    if ((theta.dataSync() as Float32Array).some((t) => t > -1 && t < 1)) this.lastUndecided = step + 1;
+    return step + 1 >= this.s.minSteps && step + 1 - this.lastUndecided >= this.s.patience;
+  }
+}
+
 /** Trains one stage's mask logits (with the LN variances and constants) and returns the final mask. */
 export async function trainStage(ctx: PruneContext, units: Units, theta0: Float32Array, s: StageSettings, label: string): Promise<StageResult> {
   const { graph, model } = ctx;
@@ -173,7 +195,7 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
   const rng = new Rng(s.seed);
   let last = 0;
   let step = 0;
-  let lastUndecided = 0;
+  const countdown = new Countdown(s);
   try {
     for (; step < s.steps; step++) {
       if (step % 5 === 0) await yieldToEvents();
@@ -192,9 +214,7 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
           const logits = model.forward(batch, M, gate, absent);
           return tf.add(model.loss(batch, logits, ctx.objective), tf.mul(s.lambda, tf.sum(tf.sigmoid(theta)))) as tf.Scalar;
         }, [theta, model.logVar, model.oa, model.bc]);
-        const gt = grads[theta.name];
-        const norm = tf.norm(gt).dataSync()[0];
-        optTheta.applyGradients([{ name: theta.name, tensor: norm > 5 ? tf.mul(gt, 5 / norm) : gt }]);
+        stepTheta(optTheta, theta, grads);
         optLn.applyGradients([{ name: model.logVar.name, tensor: grads[model.logVar.name] }]);
         optOa.applyGradients([{ name: model.oa.name, tensor: grads[model.oa.name] }]);
         optBc.applyGradients([{ name: model.bc.name, tensor: grads[model.bc.name] }]);
@@ -202,15 +222,9 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
       });
       last = loss;
       if (step % 10 === 0) ctx.hooks.onProgress?.({ stage: label, fraction: step / s.steps, message: `loss ${loss.toExponential(2)}` });
-      // method-pruning.md 3.7: a countdown that restarts whenever some theta is still undecided (|theta| < 1);
-      // stop once it runs out (after at least minSteps), or at the cap
-      if ((step + 1) % 25 === 0) {
-        const th = theta.dataSync();
-        if (th.some((t) => t > -1 && t < 1)) lastUndecided = step + 1;
-        if (step + 1 >= s.minSteps && step + 1 - lastUndecided >= s.patience) {
-          step++;
-          break;
-        }
+      if (countdown.done(step, theta)) {
+        step++;
+        break;
       }
     }
     const th = Float32Array.from(theta.dataSync());
