@@ -47,9 +47,12 @@ describe('rasp extract (CLI)', () => {
     expect(report.runs.length).toBe(1);
     expect(report.frontier.length).toBeGreaterThanOrEqual(1);
     expect(report.llnA.learnedVariance.bins.length).toBe(3);
-    // split MLPs by default: copies pre-trained from the faithful MLP, reported next to the faithful fit
-    expect(report.settings.mlp).toBe('split');
+    // --mlp auto by default: a model this narrow tries split copies (pre-trained from the faithful MLP, reported
+    // next to the faithful fit) and prunes them if they hold the target, else the unsplit network, saying why
     expect(report.llnA.split.final.bins.length).toBe(3);
+    expect(report.settings.mlp).toBe(report.llnA.split.used ? 'auto: split' : 'auto: unsplit');
+    expect(report.program.mlp).toBe(report.llnA.split.used ? 'split' : 'unsplit');
+    if (!report.llnA.split.used) expect(report.llnA.split.reason).toMatch(/split copies [\d.]+ < target 0\.9/);
     expect(report.llnA.faithful.bins.length).toBe(3);
     expect(report.llnA.faithfulFit).toContain('split MLP copies');
     expect(report.program.lines).toBe(j.lines);
@@ -116,7 +119,7 @@ describe('rasp extract (CLI)', () => {
     expect(st.stderr).toContain('--stages');
     const s = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--mlp', 'halved']);
     expect(s.status).toBe(1);
-    expect(s.stderr).toContain('--mlp must be "split" or "unsplit"');
+    expect(s.stderr).toContain('--mlp must be "auto", "split" or "unsplit"');
     const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
     expect(m.status).toBe(1);
     expect(m.stderr).toContain('no-such-model');
@@ -193,7 +196,7 @@ function expectSameMatrix(program: Program, ref: string, expected: M): void {
 describe('provenance', () => {
   it("recomputes every pair select's and projection's op matrix from the layer, head and paths it cites", async () => {
     const m2 = await tinyModel('bin_majority', { layers: 2, heads: 1, width: 8, std: 0.02, seed: 9 });
-    const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, mlpSteps: 20, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0, primitives: false });
+    const r = await extract({ model: m2.dir, out: join(dirname(m2.dir), 'p2.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, mlpSteps: 20, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0, primitives: false, mlp: 'split' });
     const { config, weights } = m2;
     const d = config.nEmbd;
     const dh = d / config.nHead;
@@ -227,10 +230,23 @@ describe('provenance', () => {
     const pruned = await loadProgramFile(r.out!);
     const kept = pruned.statements.filter((st) => (st.kind === 'select' && st.q !== undefined) || (st.kind === 'project' && st.inp !== undefined)).length;
     expect(recompute(pruned, r.report.program!.lnVariances)).toBe(kept);
-    // split by default: the pruned program's MLP lines are single-input copies, named by the path they read
+    // split: the pruned program's MLP lines are single-input copies, named by the path they read
     expect(r.report.program!.mlp).toBe('split');
     for (const st of pruned.statements) {
       if (st.kind === 'elementwise' && st.fn.name === 'mlp') expect(st.inputs.length).toBe(1);
     }
+  }, 300_000);
+});
+
+describe('--mlp auto', () => {
+  it('prunes the exact unsplit network on a model wider than splitMaxWidth, without trying split copies', async () => {
+    const m = await tinyModel('bin_majority', { width: 8, std: 0.02, seed: 5 });
+    const r = await extract({ model: m.dir, out: join(dirname(m.dir), 'auto.rasp'), runs: 1, stage1Steps: 30, stage2Steps: 20, faithfulSteps: 10, mlpSteps: 20, checkSamples: 4, searchSamples: 4, unprunedCheckSamples: 0, primitives: false, splitMaxWidth: 4 });
+    expect(r.report.settings.mlp).toBe('auto: unsplit (d_model 8 > 4)');
+    expect(r.report.llnA.split).toBeUndefined();
+    expect(r.report.secondsByStage.split).toBeUndefined();
+    expect(r.report.program!.mlp).toBe('unsplit');
+    // one MLP per layer (it reads the sum of its kept input paths), not one copy per path
+    expect(r.program!.statements.filter((st) => st.kind === 'elementwise' && st.fn.name === 'mlp').length).toBeLessThanOrEqual(1);
   }, 300_000);
 });

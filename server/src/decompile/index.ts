@@ -54,7 +54,13 @@ export interface ExtractOptions {
    */
   mlpSteps?: number;
   /** MLPs: `split` (default: one fine-tuned copy per input path, method-pruning.md 2.2) or `unsplit` (exact), see README. */
-  mlp?: 'split' | 'unsplit';
+  /**
+   * split: one MLP copy per input path (readable single-input MLP lines); unsplit: one exact MLP per layer; auto
+   * (default): split on models up to `splitMaxWidth` wide when the split copies hold the target, else unsplit.
+   */
+  mlp?: MlpMode;
+  /** auto: the widest model (d_model) that tries split copies (default 64). */
+  splitMaxWidth?: number;
   /** Sequences per length bin for the search's match estimate (default 24) and for the final check (default 200). */
   searchSamples?: number;
   checkSamples?: number;
@@ -71,7 +77,12 @@ export interface ExtractOptions {
 export type MlpFineTune = MatchResult & { steps: number; lossBefore: number; lossAfter: number; kept: boolean };
 
 /** Split mode: the network with every split copy (every edge on). */
+export type MlpMode = 'auto' | 'split' | 'unsplit';
+
 export interface SplitFit {
+  /** Whether pruning ran on the split copies; with `--mlp auto`, false when they missed the target (see `reason`). */
+  used: boolean;
+  reason?: string;
   /** Every copy at the linearisation of the faithful MLP (reparameterize/split.ts). */
   init: MatchResult;
   /** Run when the linearisation misses the target: match after it, steps, mean loss before/after, kept if better. */
@@ -161,8 +172,10 @@ const DEFAULTS = {
   stages: 3 as 2 | 3,
   faithfulSteps: 100,
   mlpSteps: 150,
-  // split: readable single-input MLP lines the primitives stage can name; unsplit stays available (exact). README.
-  mlp: 'split' as 'split' | 'unsplit',
+  // auto: split (readable single-input MLP lines the primitives stage can name) where it is cheap and holds the
+  // target; unsplit (exact, one MLP per layer) otherwise. decompile/README.md "split MLPs".
+  mlp: 'auto' as MlpMode,
+  splitMaxWidth: 64,
   searchSamples: 24,
   checkSamples: 200,
   unprunedCheckSamples: 20,
@@ -209,7 +222,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   if (s.stages !== 2 && s.stages !== 3) throw new UserError(`--stages must be 2 or 3, got ${String(s.stages)}`);
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
   checkNumber('mlp-steps', s.mlpSteps, 0, 100_000, true);
-  if (s.mlp !== 'split' && s.mlp !== 'unsplit') throw new UserError(`--mlp must be "split" or "unsplit", got "${String(s.mlp)}"`);
+  checkNumber('split-max-width', s.splitMaxWidth, 0, 1_000_000, true);
+  if (s.mlp !== 'split' && s.mlp !== 'unsplit' && s.mlp !== 'auto') throw new UserError(`--mlp must be "auto", "split" or "unsplit", got "${String(s.mlp)}"`);
   const signal = hooks.signal;
   const progress = (stage: string, fraction: number, message?: string): void => hooks.onProgress?.({ stage, fraction, ...(message ? { message } : {}) });
   const stageTimes: Record<string, number> = {};
@@ -316,7 +330,10 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     let pruneCtx = ctx;
     let pruneStart = faithful;
     let splitFit: SplitFit | undefined;
-    if (s.mlp === 'split') {
+    // auto: split copies cost one MLP per input path in every pruning step (4-10 copies of a 256 x 1024 MLP on the
+    // wide models, most of the step), so only models up to splitMaxWidth try them
+    const trySplit = s.mlp === 'split' || (s.mlp === 'auto' && folded.d <= s.splitMaxWidth);
+    if (trySplit) {
       const sGraph = buildPathGraph(model.config.nLayer, model.config.nHead, { splitMlps: true });
       const sState = splitStateFrom(graph, faithful, sGraph, folded.d);
       splitModel = new MaskedModel(sGraph, folded, sState);
@@ -330,7 +347,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       pruneCtx = { ...ctx, graph: sGraph, model: splitModel };
       const sAllOn = new Float32Array(sGraph.edges.length).fill(1);
       const atInit = await evaluate(pruneCtx, sAllOn);
-      splitFit = { init: atInit, final: atInit };
+      splitFit = { used: true, init: atInit, final: atInit };
       if (atInit.match < s.target && s.mlpSteps > 0) {
         // the paper's stage 1->2 pre-training: constants at lr 0.002 and the MLP copies at 1e-3, LN frozen. Only
         // when needed: on a short pool it can trade the long bins for a lower loss (bin_majority 1.00 -> 0.99).
@@ -343,6 +360,17 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         if (kept) splitFit.final = after;
       }
       pruneStart = snapshot(splitModel);
+      if (s.mlp === 'auto' && splitFit.final.match < s.target && splitFit.final.match < faithfulMatch.match) {
+        // The copies cannot express the MLP (it combines its input paths non-additively, e.g. count: 0.04 -> 0.19
+        // after pre-training against 0.97 unsplit): no pruned program of theirs can reach the target, so prune the
+        // exact unsplit network instead.
+        splitFit.used = false;
+        splitFit.reason = `split copies ${splitFit.final.match.toFixed(3)} < target ${s.target} (unsplit ${faithfulMatch.match.toFixed(3)}): pruned unsplit`;
+        pruneCtx = ctx;
+        pruneStart = faithful;
+        splitModel.dispose();
+        splitModel = undefined;
+      }
       endStage('split');
     }
     const pruneGraph = pruneCtx.graph;
@@ -438,7 +466,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         searchSamplesPerBin: s.searchSamples,
         checkSamplesPerBin: s.checkSamples,
         lambda0: s.lambda0,
-        mlp: s.mlp,
+        mlp: s.mlp === 'auto' ? `auto: ${splitFit?.used ? 'split' : 'unsplit'}${splitFit ? '' : ` (d_model ${folded.d} > ${s.splitMaxWidth})`}` : s.mlp,
         splitPreSteps: splitFit?.preTraining ? splitFit.preTraining.steps : 0,
         stages: s.stages === 3 ? 'components, paths, query-key products' : 'components, paths',
         stage3Steps: s.stages === 3 ? (s.stage3Steps ?? s.stage2Steps) : 0,
@@ -529,6 +557,7 @@ function faithfulFitText(fixed: MatchResult, learned: MatchResult, ft: MlpFineTu
     text += `; split MLP copies: at the linearisation ${m(split.init)}`;
     const p = split.preTraining;
     if (p) text += ` -> pre-trained (${p.steps} steps, ${loss(p.lossBefore, p.lossAfter)}) ${m(p)}${p.kept ? '' : ', not kept (no better)'}`;
+    if (!split.used) text += `; not used: ${split.reason ?? 'missed the target'}`;
   }
   return text;
 }

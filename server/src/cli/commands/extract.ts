@@ -2,7 +2,7 @@
 // and a JSON report). Progress per stage on stderr; Ctrl-C cancels and writes nothing.
 import { MultiBar, type SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { extract, type ExtractOptions } from '../../decompile';
+import { extract, type ExtractOptions, type MlpMode } from '../../decompile';
 import { UserError } from '../../util/errors';
 import { cancelOnSigint, intOption } from './train';
 
@@ -41,8 +41,8 @@ function parseSteps(text: string | undefined): Pick<ExtractOptions, 'stage1Steps
   return { stage1Steps: a, stage2Steps: b, ...(c !== undefined ? { faithfulSteps: c } : {}), ...(d !== undefined ? { stage3Steps: d } : {}) };
 }
 
-function mlpMode(text: string): 'split' | 'unsplit' {
-  if (text !== 'split' && text !== 'unsplit') throw new UserError(`--mlp must be "split" or "unsplit", got "${text}"`);
+function mlpMode(text: string): MlpMode {
+  if (text !== 'split' && text !== 'unsplit' && text !== 'auto') throw new UserError(`--mlp must be "auto", "split" or "unsplit", got "${text}"`);
   return text;
 }
 
@@ -60,7 +60,11 @@ export function registerExtract(program: Command): void {
     .option('--check-samples <n>', 'sequences per length bin for the final check', '200')
     .option('--steps <s1,s2[,faithful[,s3]]>', 'step caps per run for stage 1 and stage 2 (and the LN-variance fit, and stage 3), default 500,300,100,300')
     .option('--stages <2|3>', 'pruning stages: 3 adds query-key product masks after components and paths', '3')
-    .option('--mlp <split|unsplit>', 'split: one MLP copy per input path, started from the MLP and fine-tuned (readable, the MLP lines can become named primitives); unsplit: one exact MLP per layer', 'split')
+    .option(
+      '--mlp <auto|split|unsplit>',
+      'split: one MLP copy per input path, started from the MLP and fine-tuned (readable, the MLP lines can become named primitives); unsplit: one exact MLP per layer; auto: split on models up to width 64 when the copies hold the target, else unsplit',
+      'auto',
+    )
     .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
