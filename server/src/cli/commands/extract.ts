@@ -62,7 +62,7 @@ export function registerExtract(program: Command): void {
     .option('--stages <2|3>', 'pruning stages: 3 adds query-key product masks after components and paths', '3')
     .option(
       '--mlp <auto|split|unsplit>',
-      'split: one MLP copy per input path, started from the MLP and fine-tuned (readable, the MLP lines can become named primitives); unsplit: one exact MLP per layer; auto: split on models up to width 64 when the copies hold the target, else unsplit',
+      'split: one MLP copy per input path, started from the MLP and fine-tuned (readable, the MLP lines can become named primitives); unsplit: one exact MLP per layer; auto: split on models up to width 64 unless the copies fall more than 0.1 short of the target, else unsplit',
       'auto',
     )
     .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
