@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { nextLambdas } from '../../server/src/decompile/prune/parallel';
+import { runLimit, type SearchSettings } from '../../server/src/decompile/prune/search';
 import { tinyModel } from './fixture';
 
 describe('nextLambdas (two runs per round)', () => {
@@ -25,6 +26,28 @@ describe('nextLambdas (two runs per round)', () => {
   });
   it('stops once the bracket is narrower than a factor 1.5', () => {
     expect(nextLambdas([{ lambda: 1e-3, match: 0.95 }, { lambda: 1.2e-3, match: 0.5 }], T, 1e-3)).toEqual([]);
+  });
+});
+
+describe('runLimit (one more round while nothing passing is pruned)', () => {
+  const s = { target: 0.9, maxRuns: 4, fullEdges: 53 } as SearchSettings;
+  // count's first four runs (unsplit, stage 3): only the whole network passed
+  const count = [
+    { lambda: 1e-3, edges: 5, match: 0.194 },
+    { lambda: 1e-2, edges: 2, match: 0 },
+    { lambda: 1e-4, edges: 10, match: 0.597 },
+    { lambda: 1e-5, edges: 53, match: 1 },
+  ];
+  it('grants extraRuns (default 2) when the target is bracketed and every passing run keeps >= 90% of the edges', () => {
+    expect(runLimit(count, s)).toBe(6);
+    expect(runLimit(count, { ...s, extraRuns: 4 })).toBe(8);
+    // and the next round goes into that bracket
+    expect(nextLambdas(count, 0.9, 1e-3).every((l) => l > 1e-5 && l < 1e-4)).toBe(true);
+  });
+  it('stays at maxRuns once a passing run has pruned, when nothing is bracketed, or without fullEdges', () => {
+    expect(runLimit([...count, { lambda: 3e-5, edges: 20, match: 0.93 }], s)).toBe(4);
+    expect(runLimit(count.filter((r) => r.match >= 0.9), s)).toBe(4);
+    expect(runLimit(count, { ...s, fullEdges: undefined })).toBe(4);
   });
 });
 

@@ -381,7 +381,11 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     // Pruning runs even when the faithful program misses the target: replacing a path by its optimal-ablation
     // constant can remove what LLN-A gets wrong at long lengths. "Not decompilable" needs both to miss.
     // two lambda runs at a time, one per core (prune/parallel.ts)
+    // every edge of a graph, counted like the runs: with stage 3, every product and key-only term
+    const allEdges = (g: PathGraph, on: Float32Array): number => (s.stages === 3 ? configEdges(g, on, new Float32Array(selectorUnits(g, on).kEdge.length).fill(1)) : countEdges(on));
+    const pruneAllOn = new Float32Array(pruneGraph.edges.length).fill(1);
     const runs: RunResult[] = await searchOnCores(pruneCtx, pruneStart, {
+      fullEdges: allEdges(pruneGraph, pruneAllOn),
       target: s.target,
       lambda0: s.lambda0,
       maxRuns: s.runs,
@@ -397,17 +401,13 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     let chosenGraph = pruneGraph;
     if (!chosen && splitFit && splitFit.final.match >= s.target) {
       // no pruned run kept the target: every split copy (the mode asked for)
-      const sAllOn = new Float32Array(pruneGraph.edges.length).fill(1);
-      const edges = s.stages === 3 ? configEdges(pruneGraph, sAllOn, new Float32Array(selectorUnits(pruneGraph, sAllOn).kEdge.length).fill(1)) : countEdges(sAllOn);
       const p = splitFit.final;
-      chosen = { lambda: 0, edges, match: p.match, bins: p.bins, kl: p.kl, steps: [0, 0], seconds: 0, mask: sAllOn, state: pruneStart, theta1: new Float32Array(0) };
+      chosen = { lambda: 0, edges: allEdges(pruneGraph, pruneAllOn), match: p.match, bins: p.bins, kl: p.kl, steps: [0, 0], seconds: 0, mask: pruneAllOn, state: pruneStart, theta1: new Float32Array(0) };
     }
     if (!chosen && faithfulMatch.match >= s.target) {
       chosenGraph = graph;
       // no pruned run kept the target: the faithful program (every edge) is the answer
-      // counted like the runs: with stage 3, every product and key-only term of the full graph
-      const edges = s.stages === 3 ? configEdges(graph, allOn, new Float32Array(selectorUnits(graph, allOn).kEdge.length).fill(1)) : countEdges(allOn);
-      chosen = { lambda: 0, edges, match: faithfulMatch.match, bins: faithfulMatch.bins, kl: faithfulMatch.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
+      chosen = { lambda: 0, edges: allEdges(graph, allOn), match: faithfulMatch.match, bins: faithfulMatch.bins, kl: faithfulMatch.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
     }
     const decompilable = chosen !== undefined;
     endStage('prune');

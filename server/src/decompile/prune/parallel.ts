@@ -12,7 +12,7 @@ import { CancelledError } from '../../util/errors';
 import type { PathGraph } from '../reparameterize/graph';
 import type { FoldedModel } from '../reparameterize/lln';
 import type { MaskedState, Objective } from './masked';
-import { runOnce, search, type RunResult, type SearchSettings } from './search';
+import { runLimit, runOnce, search, type RunResult, type SearchSettings } from './search';
 import type { EvalSet, PruneContext } from './train';
 
 /** What a worker needs to rebuild the pruning context. */
@@ -155,8 +155,8 @@ export function nextLambdas(runs: { lambda: number; match: number }[], target: n
  */
 export async function searchParallel(ctx: PruneContext, faithful: MaskedState, s: SearchSettings, worker: PruneWorker): Promise<RunResult[]> {
   const runs: RunResult[] = [];
-  while (runs.length < s.maxRuns) {
-    const lambdas = nextLambdas(runs, s.target, s.lambda0).slice(0, s.maxRuns - runs.length);
+  while (runs.length < runLimit(runs, s)) {
+    const lambdas = nextLambdas(runs, s.target, s.lambda0).slice(0, runLimit(runs, s) - runs.length);
     if (lambdas.length === 0) break;
     const jobs = lambdas.map((lambda, i): RunJob => {
       const warm = runs.filter((r) => r.match >= s.target && r.lambda < lambda).sort((a, b) => b.lambda - a.lambda)[0];

@@ -20,6 +20,23 @@ export interface SearchSettings {
   /** Stage-3 step cap (default stage2Steps) and pre-training steps (default STAGE3_PRE_STEPS). */
   stage3Steps?: number;
   stage3PreSteps?: number;
+  /** Edges of the whole network, counted as the runs count them: with it, see `extraRuns`. */
+  fullEdges?: number;
+  /**
+   * Runs beyond maxRuns (default 2, one more round) while no passing run has pruned anything (every passing run
+   * keeps >= 90% of fullEdges) and the target is bracketed: count's first four runs gave 53 edges at 1.000 and 10
+   * at 0.597, the whole network or nothing readable.
+   */
+  extraRuns?: number;
+}
+
+/** How many runs the search may make, given the runs so far (SearchSettings.extraRuns). */
+export function runLimit(runs: readonly Pick<RunResult, 'lambda' | 'match' | 'edges'>[], s: SearchSettings): number {
+  if (s.fullEdges === undefined) return s.maxRuns;
+  const passing = runs.filter((r) => r.match >= s.target);
+  const pruned = passing.some((r) => r.edges < 0.9 * s.fullEdges!);
+  const bracketed = passing.some((p) => runs.some((f) => f.match < s.target && f.lambda > p.lambda));
+  return pruned || !bracketed ? s.maxRuns : s.maxRuns + (s.extraRuns ?? 2);
 }
 
 /**
@@ -158,7 +175,7 @@ export async function search(ctx: PruneContext, faithful: MaskedState, s: Search
   let lambda = s.lambda0;
   let pass: number | undefined;
   let fail: number | undefined;
-  for (let i = 0; i < s.maxRuns; i++) {
+  for (let i = 0; i < runLimit(runs, s); i++) {
     // warm start: the passing run with the largest lambda below this one, else the faithful state
     const warm = runs.filter((r) => r.match >= s.target && r.lambda < lambda).sort((a, b) => b.lambda - a.lambda)[0];
     const r = await runOnce(ctx, lambda, warm ? warm.state : faithful, warm ? warm.theta1 : null, s, i);
