@@ -58,6 +58,8 @@ describe('rasp extract (CLI)', () => {
     expect(report.program.lines).toBe(j.lines);
     // stage 3 ran in every run (default --stages 3), counting its units
     expect(report.settings.stages).toBe('components, paths, query-key products');
+    // the default time budget of a 1-layer model up to width 64 (issue 4): 3 minutes
+    expect(report.settings.budgetSeconds).toBe(180);
     expect(report.runs[0].stage3.kept).toBeLessThanOrEqual(report.runs[0].stage3.units);
     expect(['pruned', 'fallback', 'missed', 'no units']).toContain(report.runs[0].stage3.outcome);
     // progress went to stderr, stage by stage
@@ -120,6 +122,9 @@ describe('rasp extract (CLI)', () => {
     const s = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--mlp', 'halved']);
     expect(s.status).toBe(1);
     expect(s.stderr).toContain('--mlp must be "auto", "split" or "unsplit"');
+    const b = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--budget', 'soon']);
+    expect(b.status).toBe(1);
+    expect(b.stderr).toContain('--budget must be a number from 1 to 10000000, got "soon"');
     const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
     expect(m.status).toBe(1);
     expect(m.stderr).toContain('no-such-model');

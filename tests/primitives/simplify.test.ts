@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadProgramFile } from '../../server/src/language/load';
 import { writeProgramFiles } from '../../server/src/program/print';
 import { opMatrix, runBatch } from '../../server/src/interpreter/index';
@@ -124,6 +124,45 @@ describe('attention and logit primitives', () => {
     // (primitive x special) finds `uniform` with special rows `inp==out` before plain `inp==out`
     expect(result.program.statements[2]).toMatchObject({ op: { kind: 'primitive', name: 'uniform' }, specialOp: { label: 'inp==out' } });
     expect(evaluate(result.program)).toBe(1);
+  });
+
+  it('stops trying candidates at the deadline, keeps what it accepted and says where it stopped', async () => {
+    const rnd = noise(5);
+    const P = 16;
+    const V = 6;
+    const stmts: Statement[] = [
+      { kind: 'select', name: 's1', line: 0, q: 'pos', k: 'pos', op: { kind: 'matrix', ref: 'PREV' } },
+      { kind: 'aggregate', name: 'a1', line: 0, selectors: ['s1'], v: 'token' },
+      { kind: 'project', name: 'logits1', line: 0, inp: 'a1', op: { kind: 'matrix', ref: 'ID' } },
+      { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1'] },
+    ];
+    const model = program(stmts, {
+      PREV: matrix(P, P, (q, k) => (k === q - 1 ? 9 : 0) + 0.8 * rnd()),
+      ID: matrix(V, V, (r, c) => (r === c ? 4 : 0) + 0.5 * rnd()),
+    });
+    const seqs = sequences(60, 2, 16, 2, 9);
+    const strict = judge(model, seqs);
+    // the clock jumps past the deadline once s1 has become k==q-1 (the first acceptance)
+    let late = 0;
+    const now = Date.now;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => now() + late);
+    try {
+      const evaluate = (p: Program): number => {
+        const s1 = p.statements.find((s) => s.name === 's1');
+        if (s1?.kind === 'select' && s1.op.kind === 'predicate') late = 3_600_000;
+        return strict(p);
+      };
+      const result = await simplifyProgram(model, evaluate, { inputs: seqs, deadline: now() + 60_000 });
+      const byName = new Map(result.program.statements.map((s) => [s.name, s]));
+      expect(byName.get('s1')).toMatchObject({ op: { kind: 'predicate', label: 'k==q-1' } });
+      // logits1 was never tried: still its matrix, neither a primitive nor rounded
+      expect(byName.get('logits1')).toMatchObject({ op: { kind: 'matrix', ref: 'ID' } });
+      expect(result.stats.truncated).toBe('time budget reached: no candidates tried from attention and logits, logits1 on');
+      expect(result.steps.map((x) => x.line)).toEqual(['s1']);
+      expect(result.stats.match).toBe(1);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('rounds a matrix no primitive explains into a sparse grid that keeps the predictions', async () => {

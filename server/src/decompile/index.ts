@@ -71,6 +71,18 @@ export interface ExtractOptions {
   primitives?: boolean;
   /** Two lambda runs at once, the second in a worker thread (default true; needs out/pruneWorker.cjs). */
   parallel?: boolean;
+  /**
+   * Seconds the whole extract aims at (default: the model's budget, `defaultBudget`). Only the primitives stage
+   * yields to it: it stops trying candidates when a tenth of the budget is left for the final check, and keeps what
+   * it accepted. Pruning and the check always run to the end.
+   */
+  budget?: number;
+}
+
+/** The time budgets of issue 4 by model size: 3 min for 1 layer up to width 64, 10 min for 2+ layers, 15 min wider. */
+export function defaultBudget(config: { nLayer: number; nEmbd: number }): number {
+  if (config.nEmbd > 64) return 900;
+  return config.nLayer <= 1 ? 180 : 600;
 }
 
 /** The faithful fit's MLP fine-tune: match after it, its steps, mean loss before/after, whether it was kept. */
@@ -226,6 +238,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
   checkNumber('mlp-steps', s.mlpSteps, 0, 100_000, true);
   checkNumber('split-max-width', s.splitMaxWidth, 0, 1_000_000, true);
+  if (s.budget !== undefined) checkNumber('budget', s.budget, 1, 1e7);
   if (s.mlp !== 'split' && s.mlp !== 'unsplit' && s.mlp !== 'auto') throw new UserError(`--mlp must be "auto", "split" or "unsplit", got "${String(s.mlp)}"`);
   const signal = hooks.signal;
   const progress = (stage: string, fraction: number, message?: string): void => hooks.onProgress?.({ stage, fraction, ...(message ? { message } : {}) });
@@ -277,6 +290,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   progress('reparameterize', 0, 'LLN-A variances and paths');
   const graph = buildPathGraph(model.config.nLayer, model.config.nHead);
   const folded = foldModel(model.config, model.weights);
+  const budget = s.budget ?? defaultBudget(model.config);
   const perBin = model.config.nEmbd >= 256 ? 3 : 8;
   const varSeqs = evalSets.flatMap((e) => e.seqs.slice(0, perBin));
   const variances = meanLnVariances(model.config, model.weights, varSeqs, new Set([task.special.pad, task.special.eos]));
@@ -433,6 +447,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         checkSamples: s.checkSamples,
         checkSeed: s.seed + 1000,
         screenPerBin: Math.max(8, 4 * s.searchSamples),
+        // a tenth of the budget stays for the final check
+        deadline: t0 + 0.9 * budget * 1000,
         ...(signal ? { signal } : {}),
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
       });
@@ -457,6 +473,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       objective,
       settings: {
         target: s.target,
+        budgetSeconds: budget,
         parallel: s.parallel ? 'two lambda runs at once (worker thread)' : 'sequential',
         seed: s.seed,
         pruneLength: s.pruneLength,

@@ -13,6 +13,7 @@ interface ExtractCliOptions {
   target: string;
   seed: string;
   force?: boolean;
+  budget?: string;
   json?: boolean;
   runs: string;
   pruneLength: string;
@@ -68,12 +69,14 @@ export function registerExtract(program: Command): void {
     .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
+    .option('--budget <seconds>', 'time the whole extract aims at (default by model size: 180 s for 1 layer up to width 64, 600 s for more layers, 900 s wider); the primitives stage stops trying candidates when a tenth is left')
     .option('--force', 'overwrite existing output files')
     .option('--json', 'print {"out", "lines", "unprunedLines", "edges", "match", "seconds"} on stdout')
     .action(async (opts: ExtractCliOptions) => {
       const options: ExtractOptions = {
         model: opts.model,
         target: numberIn('target', opts.target, 0, 1),
+        ...(opts.budget !== undefined ? { budget: numberIn('budget', opts.budget, 1, 1e7) } : {}),
         seed: intOption('seed', opts.seed, 0, 2 ** 31 - 1),
         runs: intOption('runs', opts.runs, 1, 50),
         pruneLength: intOption('prune-length', opts.pruneLength, 2, 10_000),

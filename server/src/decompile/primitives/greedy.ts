@@ -50,6 +50,7 @@ export async function greedyPrimitives(session: Session, start: Program, thresho
   let replaced = 0;
   const units = matrixUnits(program);
   for (const [i, name] of units.entries()) {
+    if (session.outOfTime(`attention and logits, ${name}`)) break;
     session.report('primitives: attention and logits', i / Math.max(units.length, 1), name);
     const s = program.statements.find((t) => t.name === name);
     if (!s || (s.kind !== 'select' && s.kind !== 'project') || s.op.kind !== 'matrix') continue;
@@ -95,6 +96,7 @@ export async function roundMatrices(session: Session, start: Program, threshold:
   const rounded = new Set<string>();
   const units = matrixUnits(program);
   for (const [i, name] of units.entries()) {
+    if (session.outOfTime(`rounding, ${name}`)) break;
     session.report('primitives: rounding', i / Math.max(units.length, 1), name);
     const s = program.statements.find((t) => t.name === name);
     if (!s || (s.kind !== 'select' && s.kind !== 'project') || s.op.kind !== 'matrix') continue;

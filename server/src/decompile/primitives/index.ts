@@ -51,7 +51,7 @@ export function countOps(p: Program, roundedRefs: ReadonlySet<string>): Pick<Sim
  */
 export async function simplifyProgram(program: Program, evaluate: Evaluate, options: SimplifyOptions): Promise<SimplifyResult> {
   const t0 = Date.now();
-  const session = new Session(evaluate, options.signal, options.onProgress);
+  const session = new Session(evaluate, options.signal, options.onProgress, options.deadline);
   const target = options.target ?? 0.9;
   const margin = options.margin ?? 0.01;
   const stages = { mlps: true, attention: true, round: true, merge: true, ...options.stages };
@@ -159,6 +159,7 @@ export async function simplifyProgram(program: Program, evaluate: Evaluate, opti
     match,
     ...(confirmed !== undefined ? { confirmed } : {}),
     seconds: (Date.now() - t0) / 1000,
+    ...(session.truncated ? { truncated: session.truncated } : {}),
   };
   return { program: current, stats, mlpExplanations: explanations, steps: session.steps };
 }
@@ -177,6 +178,8 @@ export interface PrimitivesStageOptions {
   fitSequences?: number;
   /** Head-dimension provenance of selects and aggregates (docs/primitives.md); false skips it. */
   dims?: Omit<HeadDimOptions, 'signal'> | false;
+  /** Date.now() after which no further candidate is tried (SimplifyOptions.deadline). */
+  deadline?: number;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; fraction: number; message?: string }) => void;
 }
@@ -218,6 +221,7 @@ export async function primitivesStage(
     ...(judge ? { runner: judge.runner, confirm: judge.confirm } : {}),
     target: options.target ?? 0.9,
     maxStatements: MAX_STATEMENTS,
+    ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });

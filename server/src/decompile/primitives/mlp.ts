@@ -400,6 +400,7 @@ export async function convertMlps(
     let best: { program: Program; name: string; label: string; match: number; rank: number } | undefined;
     const tryFits = async (fits: { cand: MlpCandidate; c: Dense; score: CandidateScore }[]): Promise<void> => {
       for (const f of fits.slice(0, opts.evaluations)) {
+        if (session.outOfTime(`MLPs, ${originalName}`)) break;
         let trial: { program: Program; name: string };
         try {
           trial = replaceMlpLine(program, stmt, f.cand, f.c, bases, attribution.neurons);

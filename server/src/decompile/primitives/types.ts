@@ -36,6 +36,11 @@ export interface SimplifyOptions {
   confirm?: Evaluate;
   /** Absolute floor: the final program's match stays >= target (default 0.9). */
   target?: number;
+  /**
+   * Date.now() after which no further candidate is tried: the phases keep what they accepted, the final
+   * confirmation still runs (`rasp extract --budget`).
+   */
+  deadline?: number;
   /** Relative thresholds of the paper (d-rasp.md 3.7): accept when match >= (t + margin) x baseline. */
   greedyThreshold?: number; // 0.95
   roundThreshold?: number; // 0.9
@@ -129,6 +134,8 @@ export interface SimplifyStats {
   statementRuns?: { reused: number; computed: number; known: number };
   /** Set when the stage did not run (e.g. the program is larger than maxStatements). */
   skipped?: string;
+  /** Set when the deadline stopped the candidates early: where. */
+  truncated?: string;
 }
 
 export interface StepRecord {
