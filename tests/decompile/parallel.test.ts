@@ -38,9 +38,9 @@ describe('runLimit (one more round while nothing passing is pruned)', () => {
     { lambda: 1e-4, edges: 10, match: 0.597 },
     { lambda: 1e-5, edges: 53, match: 1 },
   ];
-  it('grants extraRuns (default 2) when the target is bracketed and every passing run keeps >= 90% of the edges', () => {
-    expect(runLimit(count, s)).toBe(6);
-    expect(runLimit(count, { ...s, extraRuns: 4 })).toBe(8);
+  it('grants extraRuns (default 4) when the target is bracketed and every passing run keeps >= 90% of the edges', () => {
+    expect(runLimit(count, s)).toBe(8);
+    expect(runLimit(count, { ...s, extraRuns: 2 })).toBe(6);
     // and the next round goes into that bracket
     expect(nextLambdas(count, 0.9, 1e-3).every((l) => l > 1e-5 && l < 1e-4)).toBe(true);
   });
