@@ -30,15 +30,17 @@ export function toMatrix(m: Dense): Matrix {
 
 /**
  * a (r x k) times b (k x c). Rows of a go four at a time (each row of b read once for them); every entry sums its
- * products in k order, skipping zeros of a, exactly as row by row.
+ * products in k order, skipping zeros of a, exactly as row by row. With `init` (one row of b.cols), every row starts
+ * from it (a bias added first).
  */
-export function matmul(a: Dense, b: Dense): Dense {
+export function matmul(a: Dense, b: Dense, init?: ArrayLike<number>): Dense {
   if (a.cols !== b.rows) throw new Error(`matmul shape mismatch ${a.rows}x${a.cols} * ${b.rows}x${b.cols}`);
   const K = a.cols;
   const C = b.cols;
   const A = a.data;
   const B = b.data;
   const out = new Float64Array(a.rows * C);
+  if (init) for (let i = 0; i < a.rows; i++) for (let j = 0; j < C; j++) out[i * C + j] = init[j];
   for (let i0 = 0; i0 < a.rows; i0 += 4) {
     const m = Math.min(4, a.rows - i0);
     const [o0, o1, o2, o3] = [i0 * C, (i0 + 1) * C, (i0 + 2) * C, (i0 + 3) * C];

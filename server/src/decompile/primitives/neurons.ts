@@ -4,7 +4,7 @@
 // the smallest prefix (by score) covering `coverage` of the total, and it is checked by ablation: with every other
 // unit frozen at its mean, how much of the output variance is left unexplained.
 import type { NeuronRef, OpaqueMlp } from '../../program/types';
-import { type Dense, fvu } from './linalg';
+import { type Dense, fromMatrix, fvu, matmul } from './linalg';
 import { type MlpRun, runOpaqueMlp } from './opaque';
 
 export interface NeuronAttribution {
@@ -58,41 +58,13 @@ export function attributeNeurons(mlp: OpaqueMlp, inputs: Dense[] | MlpRun, optio
     neurons.push({ index: j, score: Math.round(score * 1e4) / 1e4 });
     covered += score;
   }
-  // Ablation check: rebuild the output from the kept units' activations and everyone else's mean. Four rows go
-  // through projW together (each row's sum in the same order as alone), so each weight is read once for them.
+  // Ablation check: rebuild the output from the kept units' activations and everyone else's mean (c_proj's bias
+  // first, then the units in order: the plain sum).
   const kept = new Uint8Array(h);
   for (const n of neurons) kept[n.index] = 1;
-  const approx = new Float64Array(rows * d);
-  const projW = mlp.projW.data;
-  const act = hidden.data;
-  for (let r0 = 0; r0 < rows; r0 += 4) {
-    const m = Math.min(4, rows - r0);
-    for (let r = r0; r < r0 + m; r++) for (let c = 0; c < d; c++) approx[r * d + c] = mlp.projB[c];
-    const [o0, o1, o2, o3] = [r0 * d, (r0 + 1) * d, (r0 + 2) * d, (r0 + 3) * d];
-    for (let j = 0; j < h; j++) {
-      const wo = j * d;
-      const a0 = kept[j] ? act[r0 * h + j] : mean[j];
-      const a1 = m === 4 ? (kept[j] ? act[(r0 + 1) * h + j] : mean[j]) : 0;
-      const a2 = m === 4 ? (kept[j] ? act[(r0 + 2) * h + j] : mean[j]) : 0;
-      const a3 = m === 4 ? (kept[j] ? act[(r0 + 3) * h + j] : mean[j]) : 0;
-      if (m === 4 && a0 !== 0 && a1 !== 0 && a2 !== 0 && a3 !== 0) {
-        for (let c = 0; c < d; c++) {
-          const w = projW[wo + c];
-          approx[o0 + c] += a0 * w;
-          approx[o1 + c] += a1 * w;
-          approx[o2 + c] += a2 * w;
-          approx[o3 + c] += a3 * w;
-        }
-        continue;
-      }
-      for (let r = r0; r < r0 + m; r++) {
-        const a = kept[j] ? act[r * h + j] : mean[j];
-        if (a === 0) continue;
-        const o = r * d;
-        for (let c = 0; c < d; c++) approx[o + c] += a * projW[wo + c];
-      }
-    }
-  }
+  const ablated = new Float64Array(rows * h);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < h; j++) ablated[r * h + j] = kept[j] ? hidden.data[r * h + j] : mean[j];
+  const approx = matmul({ rows, cols: h, data: ablated }, fromMatrix(mlp.projW), mlp.projB).data;
   return { neurons, keptFvu: fvu({ rows, cols: d, data: approx }, run.output), coverage: covered };
 }
 
