@@ -50,7 +50,9 @@ if [ ! -f "$CS_PREFIX/.complete" ]; then
   rm -rf "$CS_PREFIX"
   mkdir -p "$CS_PREFIX"
   # The machine's npm config sets nodedir=/usr (Node 20 headers); native modules must build against Node 24.
-  (cd "$CS_PREFIX" && PATH="$NODE_PKG/bin:$PATH" npm_config_nodedir="$NODE_PKG" \
+  # code-server's postinstall reads the Node major from $npm_config_user_agent, which an outer `npm run` (on the
+  # system Node 20) has set and the inner npm passes on as config: drop it so the inner npm states its own Node 24.
+  (cd "$CS_PREFIX" && env -u npm_config_user_agent PATH="$NODE_PKG/bin:$PATH" npm_config_nodedir="$NODE_PKG" \
     npm install --global --prefix "$CS_PREFIX" --no-audit --no-fund "code-server@$CS_VERSION" >&2)
   PATH="$NODE_PKG/bin:$PATH" "$CS_PREFIX/bin/code-server" --version >&2
   touch "$CS_PREFIX/.complete"
