@@ -6,7 +6,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { extract } from '../../server/src/decompile';
+import { checkProgram } from '../../server/src/check/index';
 import { loadProgramFile } from '../../server/src/language/load';
+import { loadModel } from '../../server/src/model/load';
 import type { Gpt2Weights } from '../../server/src/model/types';
 import type { Program } from '../../server/src/program/types';
 import { tinyModel, type TinyModel } from './fixture';
@@ -240,6 +242,25 @@ describe('provenance', () => {
     for (const st of pruned.statements) {
       if (st.kind === 'elementwise' && st.fn.name === 'mlp') expect(st.inputs.length).toBe(1);
     }
+  }, 300_000);
+});
+
+describe('a run that passes the search but misses on the check set', () => {
+  it('is rejected and the next candidate (fewest edges first, the faithful program last) is emitted instead', async () => {
+    // 2 search sequences per bin and a target of 0.99: both pruned runs pass the search at 1.000 and check at 0.967
+    const m = await tinyModel('bin_majority', { std: 0.3, seed: 7 });
+    const out = join(dirname(m.dir), 'rejected.rasp');
+    const r = await extract({ model: m.dir, out, runs: 2, stage1Steps: 40, stage2Steps: 30, faithfulSteps: 10, mlpSteps: 10, checkSamples: 30, searchSamples: 2, unprunedCheckSamples: 0, primitives: false, target: 0.99, seed: 7 });
+    const { rejected, runs, chosen, program } = r.report;
+    expect(runs.every((x) => x.match >= 0.99)).toBe(true);
+    expect(rejected!.length).toBeGreaterThanOrEqual(2);
+    for (const x of rejected!) expect(x.check).toBeLessThan(0.99);
+    // the pruned runs were tried first, in their order; none of them is the answer
+    expect(rejected!.slice(0, runs.length).map((x) => x.lambda).sort()).toEqual(runs.map((x) => x.lambda).sort());
+    expect(chosen!.lambda).toBe(0);
+    // what was written is what was checked last (same bins, samples and seed as the extract's check)
+    const written = await checkProgram(await loadProgramFile(out), await loadModel(m.dir), { lengths: program!.check.bins.map((x) => x.lengths), samples: 30, seed: 7 + 1000 });
+    expect(written.match).toBe(program!.check.match);
   }, 300_000);
 });
 

@@ -150,6 +150,8 @@ export interface ExtractReport {
   /** How far the faithful program misses the target, when it does. */
   shortfall?: number;
   chosen?: { lambda: number; edges: number; searchMatch: number };
+  /** Runs that passed the search but missed the target on the check set, tried before the chosen one. */
+  rejected?: { lambda: number; edges: number; check: number }[];
   program?: { file: string; lines: number; edges: number; check: CheckResult; mlp: 'split' | 'unsplit'; lnVariances: Record<string, number> };
   unpruned: { file: string; lines: number; edges: number; check?: CheckResult; lnVariances: Record<string, number> };
   /** The primitives stage (docs/primitives.md): counts, accepted steps, MLP explanations with neurons. */
@@ -247,9 +249,10 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   let cpuStart = process.cpuUsage();
   let stageStart = Date.now();
   const endStage = (name: string): void => {
-    stageTimes[name] = (Date.now() - stageStart) / 1000;
+    // summed: emission, primitives and the check run once per candidate tried
+    stageTimes[name] = (stageTimes[name] ?? 0) + (Date.now() - stageStart) / 1000;
     const cpu = process.cpuUsage(cpuStart);
-    stageCpu[name] = (cpu.user + cpu.system) / 1e6;
+    stageCpu[name] = (stageCpu[name] ?? 0) + (cpu.user + cpu.system) / 1e6;
     cpuStart = process.cpuUsage();
     stageStart = Date.now();
   };
@@ -411,54 +414,62 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       patience: 100,
       seed: s.seed,
     }, s.parallel);
-    let chosen: RunResult | undefined = runs.filter((r) => r.match >= s.target).sort((a, b) => a.edges - b.edges || b.match - a.match)[0];
-    let chosenGraph = pruneGraph;
-    if (!chosen && splitFit && splitFit.final.match >= s.target) {
-      // no pruned run kept the target: every split copy (the mode asked for)
+    // Candidates, best first: the passing runs (fewest edges), then every split copy (the mode asked for), then the
+    // faithful program (every edge), each only when it keeps the target on the search samples.
+    const candidates: { run: RunResult; graph: PathGraph }[] = runs
+      .filter((r) => r.match >= s.target)
+      .sort((a, b) => a.edges - b.edges || b.match - a.match)
+      .map((run) => ({ run, graph: pruneGraph }));
+    if (splitFit?.used && splitFit.final.match >= s.target) {
       const p = splitFit.final;
-      chosen = { lambda: 0, edges: allEdges(pruneGraph, pruneAllOn), match: p.match, bins: p.bins, kl: p.kl, steps: [0, 0], seconds: 0, mask: pruneAllOn, state: pruneStart, theta1: new Float32Array(0) };
+      candidates.push({ run: { lambda: 0, edges: allEdges(pruneGraph, pruneAllOn), match: p.match, bins: p.bins, kl: p.kl, steps: [0, 0], seconds: 0, mask: pruneAllOn, state: pruneStart, theta1: new Float32Array(0) }, graph: pruneGraph });
     }
-    if (!chosen && faithfulMatch.match >= s.target) {
-      chosenGraph = graph;
-      // no pruned run kept the target: the faithful program (every edge) is the answer
-      chosen = { lambda: 0, edges: allEdges(graph, allOn), match: faithfulMatch.match, bins: faithfulMatch.bins, kl: faithfulMatch.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) };
+    if (faithfulMatch.match >= s.target) {
+      candidates.push({ run: { lambda: 0, edges: allEdges(graph, allOn), match: faithfulMatch.match, bins: faithfulMatch.bins, kl: faithfulMatch.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) }, graph });
     }
-    const decompilable = chosen !== undefined;
+    const decompilable = candidates.length > 0;
     endStage('prune');
     throwIfAborted();
 
-    // ---- emission ----
-    progress('emit', 0, 'building programs');
     const modelRef = (rasp: string): { path: string; sha256: string } => ({ path: relative(dirname(rasp), model.dir) || '.', sha256: model.sha256 });
     const example = exampleInput(task, s.seed);
-    const unpruned = emitProgram({ graph, folded, state: faithful, mask: allOn, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.unpruned), name: `${task.name} (faithful, unpruned)`, example });
-    const pruned = chosen
-      ? emitProgram({ graph: chosenGraph, folded, state: chosen.state, mask: chosen.mask, ...(chosen.stage3 ? { selectors: chosen.stage3 } : {}), vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example })
-      : undefined;
-    endStage('emit');
-
-    // ---- primitives (issue 5): judged against the model's decisions; confirmed on the final check's set ----
-    let simplified: SimplifyResult | undefined;
-    if (pruned && s.primitives) {
-      simplified = await primitivesStage(pruned.program, model, task, {
-        target: s.target,
-        seed: s.seed,
-        checkBins: evalBins,
-        checkSamples: s.checkSamples,
-        checkSeed: s.seed + 1000,
-        screenPerBin: Math.max(8, 4 * s.searchSamples),
-        // a tenth of the budget stays for the final check
-        deadline: t0 + 0.9 * budget * 1000,
-        ...(signal ? { signal } : {}),
-        ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
-      });
-      pruned.program = simplified.program;
-      endStage('primitives');
-    }
-
-    // ---- check through the interpreter ----
     const checkHooks = (stage: string) => ({ ...(signal ? { signal } : {}), onProgress: (p: { fraction: number; message?: string }) => progress(stage, p.fraction, p.message) });
-    const prunedCheck = pruned ? await checkProgram(pruned.program, model, { lengths: evalBins, samples: s.checkSamples, seed: s.seed + 1000, ...checkHooks('check program') }) : undefined;
+    const unpruned = emitProgram({ graph, folded, state: faithful, mask: allOn, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.unpruned), name: `${task.name} (faithful, unpruned)`, example });
+    // ---- emission, primitives (issue 5) and the check through the interpreter, per candidate: the search judged the
+    // runs on a few sequences per bin, so a run can pass there and miss on the check set; then the next candidate ----
+    let chosen: RunResult | undefined;
+    let chosenGraph = pruneGraph;
+    let pruned: ReturnType<typeof emitProgram> | undefined;
+    let simplified: SimplifyResult | undefined;
+    let prunedCheck: CheckResult | undefined;
+    const rejected: { lambda: number; edges: number; check: number }[] = [];
+    for (const [ci, cand] of candidates.entries()) {
+      progress('emit', 0, 'building programs');
+      const program = emitProgram({ graph: cand.graph, folded, state: cand.run.state, mask: cand.run.mask, ...(cand.run.stage3 ? { selectors: cand.run.stage3 } : {}), vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example });
+      endStage('emit');
+      let simple: SimplifyResult | undefined;
+      if (s.primitives) {
+        simple = await primitivesStage(program.program, model, task, {
+          target: s.target,
+          seed: s.seed,
+          checkBins: evalBins,
+          checkSamples: s.checkSamples,
+          checkSeed: s.seed + 1000,
+          screenPerBin: Math.max(8, 4 * s.searchSamples),
+          // a tenth of the budget stays for the final check
+          deadline: t0 + 0.9 * budget * 1000,
+          ...(signal ? { signal } : {}),
+          ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+        });
+        program.program = simple.program;
+        endStage('primitives');
+      }
+      const check = await checkProgram(program.program, model, { lengths: evalBins, samples: s.checkSamples, seed: s.seed + 1000, ...checkHooks('check program') });
+      endStage('check');
+      [chosen, chosenGraph, pruned, simplified, prunedCheck] = [cand.run, cand.graph, program, simple, check];
+      if (check.match >= s.target || ci === candidates.length - 1) break;
+      rejected.push({ lambda: cand.run.lambda, edges: cand.run.edges, check: check.match });
+    }
     const unprunedCheck =
       s.unprunedCheckSamples > 0 ? await checkProgram(unpruned.program, model, { lengths: evalBins, samples: s.unprunedCheckSamples, seed: s.seed + 2000, ...checkHooks('check faithful program') }) : undefined;
     endStage('check');
@@ -533,6 +544,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       decompilable,
       ...(decompilable ? {} : { shortfall: s.target - Math.max(faithfulMatch.match, splitFit?.final.match ?? 0, ...runs.map((r) => r.match)) }),
       ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
+      ...(rejected.length ? { rejected } : {}),
       ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, mlp: chosenGraph.splitMlps ? 'split' : 'unsplit', lnVariances: lnVariances(chosen!.state, chosenGraph) } } : {}),
       ...(simplified
         ? { primitives: { stats: simplified.stats, steps: simplified.steps, mlps: simplified.mlpExplanations, ...(simplified.heads ? { heads: simplified.heads } : {}) } }
