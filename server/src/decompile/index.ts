@@ -53,7 +53,6 @@ export interface ExtractOptions {
    * disables it), and in split mode the copies' pre-training.
    */
   mlpSteps?: number;
-  /** MLPs: `split` (default: one fine-tuned copy per input path, method-pruning.md 2.2) or `unsplit` (exact), see README. */
   /**
    * split: one MLP copy per input path (readable single-input MLP lines); unsplit: one exact MLP per layer; auto
    * (default): split on models up to `splitMaxWidth` wide unless the split copies fall more than 0.1 short of the target (SPLIT_SLACK), else unsplit.
@@ -88,12 +87,12 @@ export function defaultBudget(config: { nLayer: number; nEmbd: number }): number
 /** The faithful fit's MLP fine-tune: match after it, its steps, mean loss before/after, whether it was kept. */
 export type MlpFineTune = MatchResult & { steps: number; lossBefore: number; lossAfter: number; kept: boolean };
 
-/** Split mode: the network with every split copy (every edge on). */
 export type MlpMode = 'auto' | 'split' | 'unsplit';
 
 /** --mlp auto prunes the unsplit network when the split copies miss min(target, unsplit match) by more than this. */
 const SPLIT_SLACK = 0.1;
 
+/** Split mode: the network with every split copy (every edge on). */
 export interface SplitFit {
   /** Whether pruning ran on the split copies; with `--mlp auto`, false when they missed the target (see `reason`). */
   used: boolean;
@@ -420,13 +419,13 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       .filter((r) => r.match >= s.target)
       .sort((a, b) => a.edges - b.edges || b.match - a.match)
       .map((run) => ({ run, graph: pruneGraph }));
-    if (splitFit?.used && splitFit.final.match >= s.target) {
-      const p = splitFit.final;
-      candidates.push({ run: { lambda: 0, edges: allEdges(pruneGraph, pruneAllOn), match: p.match, bins: p.bins, kl: p.kl, steps: [0, 0], seconds: 0, mask: pruneAllOn, state: pruneStart, theta1: new Float32Array(0) }, graph: pruneGraph });
-    }
-    if (faithfulMatch.match >= s.target) {
-      candidates.push({ run: { lambda: 0, edges: allEdges(graph, allOn), match: faithfulMatch.match, bins: faithfulMatch.bins, kl: faithfulMatch.kl, steps: [0, 0], seconds: 0, mask: allOn, state: faithful, theta1: new Float32Array(0) }, graph });
-    }
+    // a whole network (every edge on) as a candidate, counted and reported like a run (lambda 0)
+    const everyEdge = (g: PathGraph, on: Float32Array, m: MatchResult, state: MaskedState): { run: RunResult; graph: PathGraph } => ({
+      run: { lambda: 0, edges: allEdges(g, on), match: m.match, bins: m.bins, kl: m.kl, steps: [0, 0], seconds: 0, mask: on, state, theta1: new Float32Array(0) },
+      graph: g,
+    });
+    if (splitFit?.used && splitFit.final.match >= s.target) candidates.push(everyEdge(pruneGraph, pruneAllOn, splitFit.final, pruneStart));
+    if (faithfulMatch.match >= s.target) candidates.push(everyEdge(graph, allOn, faithfulMatch, faithful));
     const decompilable = candidates.length > 0;
     endStage('prune');
     throwIfAborted();

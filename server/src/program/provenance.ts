@@ -166,12 +166,15 @@ export function formatAnnotation(p: Provenance): string {
   if (p.neurons && p.neurons.length > 0) {
     s += ` neurons=${p.neurons.map((n) => (n.score !== undefined ? `${n.index}:${n.score}` : `${n.index}`)).join(',')}`;
   }
-  if (p.dims && p.dims.length > 0) {
-    const scores = p.dimScores && p.dimScores.length === p.dims.length ? p.dimScores : undefined;
-    s += ` dims=${p.dims.map((d, i) => (scores ? `${d}:${scores[i]}` : `${d}`)).join(',')}`;
-    if (p.dimsMore) s += `,+${p.dimsMore}`;
-  }
+  if (p.dims && p.dims.length > 0) s += ` dims=${formatDims(p)}`;
   return s;
+}
+
+/** A `dims=` value: `3:0.91,1:0.05` (scores when every dim has one), then `+N` for the kept dims not listed. */
+export function formatDims(p: Pick<Provenance, 'dims' | 'dimScores' | 'dimsMore'>): string {
+  const dims = p.dims ?? [];
+  const scores = p.dimScores && p.dimScores.length === dims.length ? p.dimScores : undefined;
+  return dims.map((d, i) => (scores ? `${d}:${scores[i]}` : `${d}`)).join(',') + (p.dimsMore ? `,+${p.dimsMore}` : '');
 }
 
 /** A path in words, read right to left: `attn_output-1-0-wte` -> "token via layer 1 head 0". */

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatDiagnostics, parseProgramSync } from '../../language/load';
 import { sourceMap, type SourceMapRecord } from '../../program/sourcemap';
+import { formatDims } from '../../program/provenance';
 import type { ProgramHeader } from '../../program/types';
 import { UserError } from '../../util/errors';
 
@@ -61,7 +62,7 @@ function table(records: SourceMapRecord[]): string {
       .map(([k, v]) => `${k}=${v}`)
       .join(' ') || '-',
     r.neurons.length > 0 ? r.neurons.map((n) => (n.score !== undefined ? `${n.index}:${n.score}` : String(n.index))).join(',') : '-',
-    r.dims.length > 0 ? r.dims.map((d, i) => (r.dimScores ? `${d}:${r.dimScores[i]}` : String(d))).join(',') + (r.dimsMore ? `,+${r.dimsMore}` : '') : '-',
+    r.dims.length > 0 ? formatDims(r) : '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();

@@ -155,8 +155,8 @@ export function nextLambdas(runs: { lambda: number; match: number }[], target: n
  */
 export async function searchParallel(ctx: PruneContext, faithful: MaskedState, s: SearchSettings, worker: PruneWorker): Promise<RunResult[]> {
   const runs: RunResult[] = [];
-  while (runs.length < runLimit(runs, s)) {
-    const lambdas = nextLambdas(runs, s.target, s.lambda0).slice(0, runLimit(runs, s) - runs.length);
+  for (let limit = runLimit(runs, s); runs.length < limit; limit = runLimit(runs, s)) {
+    const lambdas = nextLambdas(runs, s.target, s.lambda0).slice(0, limit - runs.length);
     if (lambdas.length === 0) break;
     const jobs = lambdas.map((lambda, i): RunJob => {
       const warm = runs.filter((r) => r.match >= s.target && r.lambda < lambda).sort((a, b) => b.lambda - a.lambda)[0];
