@@ -12,6 +12,7 @@ import { loadModel } from '../server/src/model/load';
 import { evaluateTask } from '../server/src/tasks/evaluate';
 import { getTask, sampleBins } from '../server/src/tasks/index';
 import { trainModel } from '../server/src/train/index';
+import { table } from './table';
 
 const root = resolve(__dirname, '../..');
 const SHIPPED = join(root, 'examples', 'models', 'bce_D2-1l1h16d');
@@ -39,12 +40,6 @@ async function trainSpeed(task: string, steps: number): Promise<string[]> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function table(header: string[], rows: string[][]): string {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => x.padEnd(w[i])).join(' | ')} |`;
-  return [line(header), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 async function main(): Promise<void> {

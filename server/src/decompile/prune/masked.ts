@@ -5,10 +5,12 @@
 // Speed (tfjs-wasm-performance.md): frozen maps use a custom gradient with a pre-transposed weight copy so both
 // directions stay on the non-transposed matmul fast path; token and position activations are computed in plain
 // JS once per cached batch (no gather, whose gradient wasm lacks); mask columns are picked with small one-hot
-// products instead of gathers.
+// products instead of gathers; attention's batched products run as depthwise convolutions (model/forward.ts bmm),
+// 4-6x faster than batched matMul on wasm.
 import * as tf from '@tensorflow/tfjs';
 import type { PathGraph } from '../reparameterize/graph';
 import type { FoldedModel } from '../reparameterize/lln';
+import { bmm, bmmNT } from '../../model/forward';
 import { frozenLinear, type Linear } from './linear';
 import { MlpBank, type MlpWeights } from './mlps';
 
@@ -243,17 +245,15 @@ export class MaskedModel {
         };
         const raw =
           headScores?.(l, h, { B, T, q: pathProj(H.q, qi), k: pathProj(H.k, ki) }) ??
-          tf.matMul(
+          bmmNT(
             tf.reshape(tf.add(tf.mul(H.q(flat(consumerInput(qi))), this.scale(qi)), H.cQ), [B, T, dh]),
             tf.reshape(tf.add(tf.mul(H.k(flat(consumerInput(ki))), this.scale(ki)), H.cK), [B, T, dh]),
-            false,
-            true,
           );
         const scores = tf.add(tf.div(raw, Math.sqrt(dh)), batch.causal);
         const att = tf.softmax(scores);
         for (const e of vEdges) {
           const v = tf.reshape(tf.mul(H.v(flat(valueInput(vi, e))), this.scale(vi)), [B, T, dh]);
-          const z = tf.reshape(tf.matMul(att, v), [B * T, dh]) as tf.Tensor2D;
+          const z = tf.reshape(bmm(att as tf.Tensor3D, v), [B * T, dh]) as tf.Tensor2D;
           acts[graph.edges[e].creates!] = tf.reshape(H.o(z), [B, T, d]);
         }
       }

@@ -17,6 +17,7 @@ import { pruneDangling, type PathGraph } from '../reparameterize/graph';
 import { vecMat, type FoldedModel } from '../reparameterize/lln';
 import { stopGrad, type HeadScores, type MaskedState } from './masked';
 import { Countdown, stepTheta, throwIfAborted, windowSample, yieldToEvents, type PruneContext, type StageSettings } from './train';
+import { bmmNT } from '../../model/forward';
 
 /** Stage-3 units: per unit the q edge (-1 for a key-only term) and the k edge; the head is the edges' consumer's. */
 export interface SelectorUnits {
@@ -172,7 +173,7 @@ function unitScores(graph: PathGraph, units: SelectorUnits, M: tf.Tensor2D, beta
     if (left.length === 0) return tf.zeros([B, T, T]);
     const Q = left.length === 1 ? left[0] : (tf.concat(left, 2) as tf.Tensor3D);
     const Kc = right.length === 1 ? right[0] : (tf.concat(right, 2) as tf.Tensor3D);
-    return tf.matMul(Q, Kc, false, true) as tf.Tensor3D;
+    return bmmNT(Q, Kc);
   };
 }
 
