@@ -252,7 +252,7 @@ export class MaskedModel {
         const scores = tf.add(tf.div(raw, Math.sqrt(dh)), batch.causal);
         const att = tf.softmax(scores);
         for (const e of vEdges) {
-          const v = tf.reshape(tf.mul(H.v(flat(valueInput(vi, e))), this.scale(vi)), [B, T, dh]);
+          const v = tf.reshape<tf.Rank.R3>(tf.mul(H.v(flat(valueInput(vi, e))), this.scale(vi)), [B, T, dh]);
           const z = tf.reshape(bmm(att as tf.Tensor3D, v), [B * T, dh]) as tf.Tensor2D;
           acts[graph.edges[e].creates!] = tf.reshape(H.o(z), [B, T, d]);
         }
