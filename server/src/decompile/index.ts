@@ -19,7 +19,7 @@ import { meanFieldCopies, splitStateFrom } from './reparameterize/split';
 import { MaskedModel, type MaskedState } from './prune/masked';
 import type { Batch } from './prune/masked';
 import { disposeBatch, evaluate, makeBatch, snapshot, trainFaithful, type EvalSet, type Hooks, type MatchResult, type PruneContext } from './prune/train';
-import { countEdges, paretoFrontier, STAGE3_PRE_STEPS, type RunResult, type Stage3Outcome } from './prune/search';
+import { CALIBRATE_STEPS, countEdges, paretoFrontier, STAGE3_PRE_STEPS, type RunResult, type Stage3Outcome } from './prune/search';
 import { searchOnCores } from './prune/parallel';
 import { configEdges, selectorUnits } from './prune/selectors';
 import { emitProgram } from './emit/program';
@@ -53,6 +53,11 @@ export interface ExtractOptions {
    * disables it), and in split mode the copies' pre-training.
    */
   mlpSteps?: number;
+  /**
+   * Steps a pruned run that misses the target (or holds it narrowly) re-fits its LN variances and constants on
+   * lengths 0-150 with its mask fixed, when pruning trains on shorter sequences (default 60; 0: never). search.ts.
+   */
+  calibrateSteps?: number;
   /**
    * split: one MLP copy per input path (readable single-input MLP lines); unsplit: one exact MLP per layer; auto
    * (default): split on models up to `splitMaxWidth` wide unless the split copies fall more than 0.1 short of the target (SPLIT_SLACK), else unsplit.
@@ -143,6 +148,8 @@ export interface ExtractReport {
     bins: MatchResult['bins'];
     /** Stage 3: its steps, the stage-2 edge count it started from, its units (products + key-only terms), kept ones. */
     stage3?: { steps: number; preSteps: number; edgesAfterStage2: number; units: number; kept: number; outcome: Stage3Outcome; rejectedMatch?: number };
+    /** The run's calibration on lengths 0-150 (search.ts), when it ran. */
+    calibration?: RunResult['calibration'];
   }[];
   frontier: { lambda: number; edges: number; match: number }[];
   decompilable: boolean;
@@ -188,6 +195,7 @@ const DEFAULTS = {
   stages: 3 as 2 | 3,
   faithfulSteps: 100,
   mlpSteps: 150,
+  calibrateSteps: CALIBRATE_STEPS,
   // auto: split (readable single-input MLP lines the primitives stage can name) where it is cheap and holds the
   // target; unsplit (exact, one MLP per layer) otherwise. decompile/README.md "split MLPs".
   mlp: 'auto' as MlpMode,
@@ -238,6 +246,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   if (s.stages !== 2 && s.stages !== 3) throw new UserError(`--stages must be 2 or 3, got ${String(s.stages)}`);
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
   checkNumber('mlp-steps', s.mlpSteps, 0, 100_000, true);
+  checkNumber('calibrate-steps', s.calibrateSteps, 0, 100_000, true);
   checkNumber('split-max-width', s.splitMaxWidth, 0, 1_000_000, true);
   if (s.budget !== undefined) checkNumber('budget', s.budget, 1, 1e7);
   if (s.mlp !== 'split' && s.mlp !== 'unsplit' && s.mlp !== 'auto') throw new UserError(`--mlp must be "auto", "split" or "unsplit", got "${String(s.mlp)}"`);
@@ -307,6 +316,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     return out;
   };
   let train = await buildPool(pruneRange, s.batch, s.batch * 8, s.seed + 11);
+  let long: Batch[] = [];
   const pruneHooks: Hooks = { ...(signal ? { signal } : {}), ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) };
   const ctx: PruneContext = { graph, folded, task, objective, model: masked, train, evalSets, evalBatch: 8, hooks: pruneHooks };
   let splitModel: MaskedModel | undefined;
@@ -393,6 +403,11 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       }
       endStage('split');
     }
+    // a 0-150 pool for calibrating pruned runs (search.ts), when pruning trains on shorter sequences
+    if (pruneRange[1] < fullRange[1] && s.calibrateSteps > 0) {
+      long = await buildPool(fullRange, Math.max(4, s.batch >> 1), s.batch * 4, s.seed + 14);
+      pruneCtx = { ...pruneCtx, long };
+    }
     const pruneGraph = pruneCtx.graph;
     // Pruning runs even when the faithful program misses the target: replacing a path by its optimal-ablation
     // constant can remove what LLN-A gets wrong at long lengths. "Not decompilable" needs both to miss.
@@ -408,6 +423,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       stage1Steps: s.stage1Steps,
       stage2Steps: s.stage2Steps,
       stages: s.stages,
+      calibrateSteps: s.calibrateSteps,
       ...(s.stage3Steps !== undefined ? { stage3Steps: s.stage3Steps } : {}),
       minSteps: Math.min(100, s.stage2Steps),
       patience: 100,
@@ -494,6 +510,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         stage2Steps: s.stage2Steps,
         faithfulSteps: s.faithfulSteps,
         mlpFineTuneSteps: mlpFineTune ? mlpFineTune.steps : 0,
+        calibrateSteps: long.length > 0 ? s.calibrateSteps : 0,
         searchSamplesPerBin: s.searchSamples,
         checkSamplesPerBin: s.checkSamples,
         lambda0: s.lambda0,
@@ -538,6 +555,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
               },
             }
           : {}),
+        ...(r.calibration ? { calibration: r.calibration } : {}),
       })),
       frontier: paretoFrontier(runs),
       decompilable,
@@ -575,7 +593,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   } finally {
     masked.dispose();
     splitModel?.dispose();
-    for (const b of train) disposeBatch(b);
+    for (const b of [...train, ...long]) disposeBatch(b);
   }
 }
 

@@ -22,6 +22,7 @@ interface ExtractCliOptions {
   stages: string;
   mlp: string;
   mlpSteps: string;
+  calibrateSteps: string;
   /** false with --no-primitives */
   primitives: boolean;
   /** false with --no-parallel */
@@ -67,6 +68,7 @@ export function registerExtract(program: Command): void {
       'auto',
     )
     .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
+    .option('--calibrate-steps <n>', 'steps a pruned run that misses the target re-fits its LN variances and constants on lengths 0-150, mask fixed (0: never)', '60')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
     .option('--budget <seconds>', 'time the whole extract aims at (default by model size: 180 s for 1 layer up to width 64, 600 s for more layers, 900 s wider); the primitives stage stops trying candidates when a tenth is left')
@@ -88,6 +90,7 @@ export function registerExtract(program: Command): void {
         ...parseSteps(opts.steps),
         mlp: mlpMode(opts.mlp),
         mlpSteps: intOption('mlp-steps', opts.mlpSteps, 0, 100_000),
+        calibrateSteps: intOption('calibrate-steps', opts.calibrateSteps, 0, 100_000),
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),
       };

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { CancelledError } from '../../util/errors';
 import type { PathGraph } from '../reparameterize/graph';
 import type { FoldedModel } from '../reparameterize/lln';
-import type { MaskedState, Objective } from './masked';
+import type { Batch, MaskedState, Objective } from './masked';
 import { runLimit, runOnce, search, type RunResult, type SearchSettings } from './search';
 import type { EvalSet, PruneContext } from './train';
 
@@ -22,6 +22,7 @@ export interface WorkerSetup {
   task: string;
   objective: Objective;
   train: { seqs: number[][]; target: Float32Array }[];
+  long?: { seqs: number[][]; target: Float32Array }[];
   evalSets: EvalSet[];
   evalBatch: number;
   /** MaskedModel constructor options beyond the initial state (e.g. split MLPs), passed through. */
@@ -111,6 +112,8 @@ export class PruneWorker {
   }
 }
 
+const plainBatch = (b: Batch): { seqs: number[][]; target: Float32Array } => ({ seqs: b.seqs, target: b.target.dataSync() as Float32Array });
+
 /** The worker's copy of the data: the calling thread's cached batches as plain arrays. */
 export function workerSetup(ctx: PruneContext, init: MaskedState): WorkerSetup {
   return {
@@ -118,7 +121,8 @@ export function workerSetup(ctx: PruneContext, init: MaskedState): WorkerSetup {
     folded: ctx.folded,
     task: ctx.task.name,
     objective: ctx.objective,
-    train: ctx.train.map((b) => ({ seqs: b.seqs, target: b.target.dataSync() as Float32Array })),
+    train: ctx.train.map(plainBatch),
+    ...(ctx.long ? { long: ctx.long.map(plainBatch) } : {}),
     evalSets: ctx.evalSets,
     evalBatch: ctx.evalBatch,
     init,

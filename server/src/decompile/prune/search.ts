@@ -2,7 +2,8 @@
 // coefficient lambda in log space towards the sparsest program whose match accuracy stays >= target, each run
 // warm-started from the passing run with the largest smaller lambda. Every run lands on the Pareto frontier
 // (edges vs match) kept in the report.
-import { edgeUnits, evaluate, groupUnits, snapshot, trainStage, type MatchResult, type PruneContext } from './train';
+import { edgeUnits, evaluate, groupUnits, snapshot, trainFaithful, trainStage, type MatchResult, type PruneContext } from './train';
+import type { HeadScores } from './masked';
 import type { MaskedState } from './masked';
 import { cleanupStage3, configEdges, fixedScores, initialBeta, selectorUnits, trainSelectors, type Stage3Data } from './selectors';
 
@@ -28,7 +29,20 @@ export interface SearchSettings {
    * at 0.597, the whole network or nothing readable; its fifth and sixth 53 at 1.000 and 15 at 0.875.
    */
   extraRuns?: number;
+  /** Calibration steps of a run on the 0-150 pool (`ctx.long`; default CALIBRATE_STEPS, 0: never). */
+  calibrateSteps?: number;
 }
+
+/**
+ * Calibration: pruning trains on short sequences (40 tokens by default) for speed, and the LN variances and
+ * ablation constants it learns there need not hold at lengths 101-150. A run whose match misses the target, or
+ * holds it by less than CALIBRATE_MARGIN, re-fits them with its mask fixed on a pool of lengths 0-150 (a pruned
+ * network: only its kept edges are computed) and keeps the result when the match rises (or stays, at a lower loss).
+ * The paper prunes on its whole length range; this is the part of that which matters at long lengths, at a fraction
+ * of the cost.
+ */
+export const CALIBRATE_STEPS = 60;
+export const CALIBRATE_MARGIN = 0.05;
 
 /** How many runs the search may make, given the runs so far (SearchSettings.extraRuns). */
 export function runLimit(runs: readonly Pick<RunResult, 'lambda' | 'match' | 'edges'>[], s: SearchSettings): number {
@@ -62,6 +76,8 @@ export interface RunResult {
    * after the unused-path cleanup and `edges` counts products + key terms + v + MLP + lm_head inputs.
    */
   stage3?: Stage3Data & { steps: number; preSteps: number; edges2: number; outcome: Stage3Outcome; rejectedMatch?: number };
+  /** The calibration on lengths 0-150, when it ran: match before and after, kept or not. */
+  calibration?: { steps: number; before: number; after: number; kept: boolean };
 }
 
 /**
@@ -112,6 +128,9 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
   let stage3: RunResult['stage3'];
   let state: MaskedState;
   let ev: MatchResult;
+  // what `ev` was measured with: the edge mask and, for pruned selectors, their head scores
+  let evMask = mask;
+  let evScores: HeadScores | undefined;
   if ((s.stages ?? 3) === 3) {
     const state2 = snapshot(model);
     const units = selectorUnits(graph, r2.mask);
@@ -123,6 +142,7 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
       stage3 = { ...asStage3, steps: 0, preSteps: 0, edges2: edges, outcome: 'no units' };
       mask = whole.mask;
       state = state2;
+      evMask = mask;
       ev = await evaluate(ctx, mask);
     } else {
       const r3 = await trainSelectors(
@@ -134,7 +154,9 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
       stage3 = { qEdge: r3.qEdge, kEdge: r3.kEdge, beta: r3.beta, theta: r3.theta, keep: r3.keep, steps: r3.steps, preSteps: r3.preSteps, edges2: edges, outcome: 'pruned' };
       mask = r3.mask;
       state = snapshot(model);
-      ev = await evaluate(ctx, mask, fixedScores(graph, ctx.folded, r3));
+      evMask = mask;
+      evScores = fixedScores(graph, ctx.folded, r3);
+      ev = await evaluate(ctx, mask, evScores);
       if (ev.match < s.target) {
         // The pruned selectors lost the target: keep every unit at its exact start (the stage-2 network) when that
         // holds it, what the paper's search finds at a lambda too small to prune; else the pruned result stays.
@@ -145,6 +167,8 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
           mask = whole.mask;
           state = state2;
           ev = ev2;
+          evMask = r2.mask;
+          evScores = undefined;
         } else {
           stage3 = { ...stage3, outcome: 'missed' };
         }
@@ -153,7 +177,21 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
     edges = configEdges(graph, mask, stage3.keep);
   } else {
     state = snapshot(model);
+    evMask = mask;
     ev = await evaluate(ctx, mask);
+  }
+  let calibration: RunResult['calibration'];
+  const calSteps = s.calibrateSteps ?? CALIBRATE_STEPS;
+  if (ctx.long && ctx.long.length > 0 && calSteps > 0 && ev.match < s.target + CALIBRATE_MARGIN && edges > 0) {
+    model.setState(state);
+    await trainFaithful(ctx, calSteps, `calibrate on lengths 0-150, ${tag}`, { pool: ctx.long, mask: evMask, ...(evScores ? { headScores: evScores } : {}), oa: true, lnLr: 0.02, bcLr: 1e-3 });
+    const after = await evaluate(ctx, evMask, evScores);
+    const kept = after.match > ev.match || (after.match === ev.match && after.kl < ev.kl);
+    calibration = { steps: calSteps, before: ev.match, after: after.match, kept };
+    if (kept) {
+      state = snapshot(model);
+      ev = after;
+    }
   }
   return {
     lambda,
@@ -167,6 +205,7 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
     state,
     theta1: r1.theta,
     ...(stage3 ? { stage3 } : {}),
+    ...(calibration ? { calibration } : {}),
   };
 }
 

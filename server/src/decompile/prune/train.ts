@@ -101,6 +101,11 @@ export interface PruneContext {
   objective: Objective;
   model: MaskedModel;
   train: Batch[];
+  /**
+   * Batches of lengths 0-150 when `train` is a short-sequence pool: a pruned run that misses the target (or holds it
+   * by a small margin) re-fits its LN variances and constants there with its mask fixed (search.ts `calibrate`).
+   */
+  long?: Batch[];
   evalSets: EvalSet[];
   evalBatch: number;
   hooks: Hooks;
@@ -237,13 +242,22 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
 }
 
 export interface FaithfulOptions {
-  /** Learn the LN log-variances (Adam lr 0.1). Default true. */
+  /** Learn the LN log-variances (Adam at `lnLr`, default 0.1). Default true. */
   ln?: boolean;
+  lnLr?: number;
   /** Learning rate of the consumer constants b_c (default 1e-4, the paper's main-loop rate). */
   bcLr?: number;
   /** Fine-tune the MLP weights from their current values (Adam at `mlpLr`, default 1e-3 as the paper's MLP copies). */
   mlp?: boolean;
   mlpLr?: number;
+  /** Learn the ablation constants of the edges the mask turns off (Adam lr 0.002, as in pruning). */
+  oa?: boolean;
+  /** A fixed edge mask (default every edge on): pruned edges read their ablation constants, and are not computed. */
+  mask?: Float32Array;
+  /** Stage-3 head scores of a pruned run (selectors.ts fixedScores), with `mask`. */
+  headScores?: HeadScores;
+  /** The batches to train on (default ctx.train). */
+  pool?: Batch[];
 }
 
 export interface FaithfulResult {
@@ -254,32 +268,40 @@ export interface FaithfulResult {
 }
 
 /**
- * Trains with every edge on: the LN variances and constants (the faithful program with learned scales) and, when
- * asked, the MLP weights (method-pruning.md 3.6 learning rates). The MLPs are trained through their slow path
- * (weight gradients) only here; they are frozen again on return, whatever happens.
+ * Trains with a fixed mask (default every edge on): the LN variances and constants (the faithful program with
+ * learned scales; a pruned run's calibration) and, when asked, the ablation constants and the MLP weights
+ * (method-pruning.md 3.6 learning rates). The MLPs are trained through their slow path (weight gradients) only
+ * here; they are frozen again on return, whatever happens.
  */
 export async function trainFaithful(ctx: PruneContext, steps: number, label: string, opts: FaithfulOptions = {}): Promise<FaithfulResult> {
   const { graph, model } = ctx;
   const E = graph.edges.length;
   const learnLn = opts.ln !== false;
-  const optLn = tf.train.adam(0.1);
+  const optLn = tf.train.adam(opts.lnLr ?? 0.1);
   const optBc = tf.train.adam(opts.bcLr ?? 1e-4);
   const optMlp = tf.train.adam(opts.mlpLr ?? 1e-3);
+  const optOa = tf.train.adam(0.002);
   const mlpVars = opts.mlp ? model.mlps.variables() : [];
-  const vars: tf.Variable[] = [...(learnLn ? [model.logVar] : []), model.bc, ...mlpVars];
-  const pass = Math.max(1, Math.min(ctx.train.length, Math.floor(steps / 2)));
+  const vars: tf.Variable[] = [...(learnLn ? [model.logVar] : []), model.bc, ...(opts.oa ? [model.oa] : []), ...mlpVars];
+  const pool = opts.pool ?? ctx.train;
+  const mask = opts.mask ?? new Float32Array(E).fill(1);
+  const absent = Uint8Array.from(mask, (m) => (m > 0 ? 0 : 1));
+  const off = Float32Array.from(mask, (m) => (m > 0 ? 0 : 1));
+  const pass = Math.max(1, Math.min(pool.length, Math.floor(steps / 2)));
   const losses: number[] = [];
   model.mlps.setTraining(mlpVars.length > 0);
   try {
     for (let step = 0; step < steps; step++) {
       if (step % 5 === 0) await yieldToEvents();
       throwIfAborted(ctx.hooks.signal);
-      const batch = ctx.train[step % ctx.train.length];
+      const batch = pool[step % pool.length];
       const loss = tf.tidy(() => {
-        const M = tf.ones([batch.B, E]) as tf.Tensor2D;
-        const { value, grads } = tf.variableGrads(() => model.loss(batch, model.forward(batch, M, null), ctx.objective), vars);
+        const M = tf.tile(tf.tensor2d(mask, [1, E]), [batch.B, 1]) as tf.Tensor2D;
+        const gate = opts.oa ? (tf.tile(tf.tensor2d(off, [1, E]), [batch.B, 1]) as tf.Tensor2D) : null;
+        const { value, grads } = tf.variableGrads(() => model.loss(batch, model.forward(batch, M, gate, absent, opts.headScores), ctx.objective), vars);
         if (learnLn) optLn.applyGradients([{ name: model.logVar.name, tensor: grads[model.logVar.name] }]);
         optBc.applyGradients([{ name: model.bc.name, tensor: grads[model.bc.name] }]);
+        if (opts.oa) optOa.applyGradients([{ name: model.oa.name, tensor: grads[model.oa.name] }]);
         if (mlpVars.length > 0) optMlp.applyGradients(mlpVars.map((v) => ({ name: v.name, tensor: grads[v.name] })));
         return value.dataSync()[0];
       });
@@ -291,10 +313,11 @@ export async function trainFaithful(ctx: PruneContext, steps: number, label: str
     optLn.dispose();
     optBc.dispose();
     optMlp.dispose();
+    optOa.dispose();
   }
   const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
   // the same batches at the start and at the end (the pool cycles), so the two means are comparable
-  let start = Math.floor((steps - pass) / ctx.train.length) * ctx.train.length;
+  let start = Math.floor((steps - pass) / pool.length) * pool.length;
   if (start < pass) start = Math.max(0, steps - pass);
   return { steps, first: mean(losses.slice(0, pass)), last: mean(losses.slice(start, start + pass)) };
 }

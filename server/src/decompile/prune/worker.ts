@@ -5,7 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../../model/backend';
 import { getTask } from '../../tasks';
 import { CancelledError } from '../../util/errors';
-import { MaskedModel } from './masked';
+import { MaskedModel, type Batch } from './masked';
 import type { HostToPruneWorker, PruneWorkerToHost, WorkerSetup } from './parallel';
 import { runOnce } from './search';
 import { makeBatch, type PruneContext } from './train';
@@ -23,11 +23,12 @@ function post(m: PruneWorkerToHost): void {
 async function setup(s: WorkerSetup): Promise<void> {
   await initBackend();
   const task = getTask(s.task);
-  const train = s.train.map(({ seqs, target }) => {
+  const rebuild = ({ seqs, target }: { seqs: number[][]; target: Float32Array }): Batch => {
     const b = makeBatch(s.folded, task, s.objective, seqs, null);
     b.target.dispose();
     return { ...b, target: tf.tensor3d(target, [b.B, b.T, s.folded.V]) };
-  });
+  };
+  const train = s.train.map(rebuild);
   const model = new MaskedModel(s.graph, s.folded, s.init);
   let lastPost = 0;
   ctx = {
@@ -37,6 +38,7 @@ async function setup(s: WorkerSetup): Promise<void> {
     objective: s.objective,
     model,
     train,
+    ...(s.long ? { long: s.long.map(rebuild) } : {}),
     evalSets: s.evalSets,
     evalBatch: s.evalBatch,
     hooks: {
