@@ -94,6 +94,26 @@ describe('element-wise primitives (d-rasp.md 5.1)', () => {
     expect(applyOnHistogram({ name: 'diff', i: 0, j: 1 }, '<bos> a b')[2].indexOf(1)).toBe(5);
   });
 
+  it('count_diff: (x_i - x_j) / x_by, scaled and rounded, one-hot over -4..4 (clamped), flag without the reference', () => {
+    const bos = vocab.indexOf('<bos>');
+    // the prefix histogram counts BOS once, so (a - b) / bos is the count difference at any length
+    const long = `<bos> ${'a '.repeat(40)}${'b '.repeat(38)}`.trim();
+    const rows = applyOnHistogram({ name: 'count_diff', i: 0, j: 1, by: bos, scale: 1 }, long);
+    const value = (r: number[]): number => r.indexOf(1) - 4;
+    expect(value(rows[0])).toBe(0);
+    expect(value(rows[3])).toBe(3);
+    expect(value(rows[40])).toBe(4); // 40 a's: clamped to the last bin
+    expect(value(rows[40 + 37])).toBe(3);
+    expect(value(rows[40 + 38])).toBe(2);
+    expect(rows[0]).toHaveLength(10);
+    // scale 0.5 halves the count (2.5 rounds away from zero as Math.round does: to 3; 1.5 to 2)
+    const half = applyOnHistogram({ name: 'count_diff', i: 0, j: 1, by: bos, scale: 0.5 }, '<bos> a a a');
+    expect(half.map(value)).toEqual([0, 1, 1, 2]);
+    // the reference entry is absent: "no ref"
+    const noRef = applyOnHistogram({ name: 'count_diff', i: 0, j: 1, by: vocab.indexOf('c'), scale: 1 }, IN);
+    expect(noRef[3]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  });
+
   const e: Statement = { kind: 'elementwise', name: 'e', line: 0, fn: { name: 'exists', index: 0 }, inputs: ['h'] };
 
   it('erase: the constant [1]; keep_one: the chosen input', () => {

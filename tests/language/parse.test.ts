@@ -106,6 +106,8 @@ describe('statement forms of d-rasp.md 2.2', () => {
         'is_uniform_a1 = is_uniform(a1)',
         'bal = is_01_balance(a1, p=0.05, c=0)',
         'diff_01_a1 = diff_01(a1)',
+        'depth = count_diff_01(a1, scale=0.875)',
+        'depth2 = count_diff_0_1(a1, by=2)',
         'e = erase(a1, hardened_a1)',
         'a1_x_a2 = Cartesian_product(hardened_a1, is_3_exists_a1)',
         'd = a1["a"] - a1["b"]',
@@ -118,9 +120,11 @@ describe('statement forms of d-rasp.md 2.2', () => {
         'l6 = project(inp=bal, op=(uniform))',
         'l7 = project(inp=diff_01_a1, op=(uniform))',
         'l8 = project(inp=e, op=(uniform))',
+        'l11 = project(inp=depth, op=(uniform))',
+        'l12 = project(inp=depth2, op=(uniform))',
         'l9 = project(inp=a1_x_a2, op=(uniform))',
         'l10 = project(op=(out==EOS))',
-        'prediction = softmax(l1+l2+l3+l4+l5+l6+l7+l8+l9+l10)',
+        'prediction = softmax(l1+l2+l3+l4+l5+l6+l7+l8+l9+l10+l11+l12)',
       ].join('\n'),
     );
     const fn = (n: string): unknown => {
@@ -134,6 +138,9 @@ describe('statement forms of d-rasp.md 2.2', () => {
     expect(fn('is_uniform_a1')).toEqual({ name: 'equal', indices: [0, 1, 2] });
     expect(fn('bal')).toEqual({ name: 'balance', which: '01', p: 0.05, c: 0 });
     expect(fn('diff_01_a1')).toEqual({ name: 'diff', i: 0, j: 1 });
+    // by= defaults to the header's BOS
+    expect(fn('depth')).toEqual({ name: 'count_diff', i: 0, j: 1, by: p.header.special.bos, scale: 0.875 });
+    expect(fn('depth2')).toEqual({ name: 'count_diff', i: 0, j: 1, by: 2, scale: 1 });
     expect(fn('e')).toEqual({ name: 'erase' });
     expect(fn('a1_x_a2')).toEqual({ name: 'cartesian' });
     expect(fn('d')).toMatchObject({ name: 'expr', expr: { kind: 'binary', op: '-', left: { kind: 'index', target: 'a1', key: { kind: 'token', text: 'a' } } } });

@@ -106,8 +106,11 @@ function build(choices: number[], seedMatrix: number[]): Program {
     } else if (kind === 2) {
       const v = values[pick(values.length)];
       const name = `e${i}`;
-      const f = pick(4);
-      if (f === 0 || (f === 1 && v.size < 2)) {
+      const f = pick(5);
+      if (f === 4 && v.size >= 3) {
+        statements.push({ kind: 'elementwise', name, line: 0, fn: { name: 'count_diff', i: 0, j: 1, by: 2, scale: 0.75 }, inputs: [v.name] });
+        values.push({ name, size: 10, token: false });
+      } else if (f === 0 || (f === 1 && v.size < 2)) {
         statements.push({ kind: 'elementwise', name, line: 0, fn: { name: 'harden' }, inputs: [v.name], ...(prov(false) ? { provenance: prov(false)! } : {}) });
         values.push({ name, size: v.size, token: false });
       } else if (f === 1 && v.size >= 2) {

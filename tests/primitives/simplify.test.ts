@@ -11,7 +11,7 @@ import { posBasis, tokenBasis } from '../../server/src/program/bases';
 import type { Matrix, OpaqueMlp, Program, Statement } from '../../server/src/program/types';
 import { simplifyProgram } from '../../server/src/decompile/primitives/index';
 import { FIRST, LAST, everyNth, kIsQMinus } from '../../server/src/decompile/primitives/library';
-import { matrix, noise, program } from './helpers';
+import { matrix, noise, program, VOCAB } from './helpers';
 
 function argmaxes(p: Program, seqs: number[][]): Int32Array[] {
   const V = p.header.vocab.length;
@@ -418,6 +418,101 @@ describe('MLP matching', () => {
     expect(aShare(table[0]) > 0.35).not.toBe(aShare(table[table.length - 1]) > 0.35);
     expect(table[0].effects[0]).toMatchObject({ reader: 'logits1' });
     expect(evaluate(result.program)).toBe(1);
+  });
+});
+
+/**
+ * A Dyck depth MLP: on a prefix histogram (uniform select, BOS counted once) it writes step(depth >= 1) and
+ * step(depth >= 2) as linear thresholds x_a - x_b > k x_bos (what a fixed-variance MLP can compute), steep enough
+ * for lengths up to 120, where depth 1 is a share difference of < 0.01.
+ */
+function depthMlp(): OpaqueMlp {
+  const V = VOCAB.length;
+  const d = 4;
+  const K = 5000;
+  // residual [x_a - x_b, x_bos, -(x_a - x_b), -x_bos]: mean 0, so the layer norm's centring is the identity
+  const emb = matrix(V, d, (r, c) => {
+    const u = r === 0 ? 1 : r === 1 ? -1 : 0;
+    const v = r === 2 ? 1 : 0;
+    return [u, v, -u, -v][c];
+  });
+  const fcW = new Float32Array(d * 4);
+  const fcB = new Float32Array(4);
+  const projW = new Float32Array(4 * d);
+  [0.5, 1.5].forEach((k, i) => {
+    // units 2i, 2i+1: gelu(K z) - gelu(K z - 1) with z = u - k v: a step at depth k
+    for (const u of [2 * i, 2 * i + 1]) {
+      fcW[0 * 4 + u] = K;
+      fcW[1 * 4 + u] = -K * k;
+    }
+    fcB[2 * i + 1] = -1;
+    projW[2 * i * d + i] = 1;
+    projW[(2 * i + 1) * d + i] = -1;
+  });
+  return {
+    inputEmbeddings: [{ rows: V, cols: d, data: Float32Array.from(emb.data) }],
+    lnGamma: new Float32Array(d).fill(1),
+    lnVariance: 1 - 1e-5,
+    lnEps: 1e-5,
+    fcW: { rows: d, cols: 4, data: fcW },
+    fcB,
+    projW: { rows: 4, cols: d, data: projW },
+    projB: new Float32Array(d),
+  };
+}
+
+/** Bracket sequences (a opens, b closes) of depth 0-3 after <bos>, lengths minLen..maxLen. */
+function brackets(count: number, minLen: number, maxLen: number, seed: number): number[][] {
+  const rnd = noise(seed);
+  const out: number[][] = [];
+  for (let s = 0; s < count; s++) {
+    const n = minLen + Math.floor(((rnd() + 1) / 2) * (maxLen - minLen + 1));
+    const seq = [2];
+    let depth = 0;
+    for (let i = 1; i < n; i++) {
+      const open = depth === 0 || (depth < 3 && rnd() > 0);
+      seq.push(open ? 0 : 1);
+      depth += open ? 1 : -1;
+    }
+    out.push(seq);
+  }
+  return out;
+}
+
+describe('count_diff (beyond the paper)', () => {
+  it('names a Dyck depth MLP count_diff at long lengths, where the paper\'s diff bins cannot see the depth', async () => {
+    const V = VOCAB.length;
+    const model: Program = {
+      ...program(
+        [
+          { kind: 'aggregate', name: 'a1', line: 0, selectors: [], v: 'token' },
+          { kind: 'elementwise', name: 'm1', line: 0, fn: { name: 'mlp', ref: 'mlp0' }, inputs: ['a1'], provenance: { layer: 0, head: null, mlp: true, paths: {} } },
+          { kind: 'project', name: 'logits1', line: 0, inp: 'm1', op: { kind: 'matrix', ref: 'OUT' } },
+          { kind: 'project', name: 'logits2', line: 0, op: { kind: 'matrix', ref: 'BIAS' } },
+          { kind: 'prediction', name: 'prediction', line: 0, fn: 'softmax', terms: ['logits1', 'logits2'] },
+        ],
+        {
+          // depth 0 -> <eos>, depth 1 -> b, depth >= 2 -> a
+          OUT: matrix(4, V, (r, c) => (r === 0 ? (c === 4 ? -5 : c === 1 ? 5 : 0) : r === 1 ? (c === 1 ? -5 : c === 0 ? 5 : 0) : 0)),
+          BIAS: matrix(1, V, (_, c) => (c === 4 ? 2.5 : 0)),
+        },
+        { mlp0: depthMlp() },
+        128,
+      ),
+    };
+    const seqs = [...brackets(30, 2, 20, 41), ...brackets(50, 60, 120, 43)];
+    const evaluate = judge(model, seqs);
+    const result = await simplifyProgram(model, evaluate, { inputs: seqs, stages: { attention: false, round: false } });
+    const [expl] = result.mlpExplanations;
+    expect(expl.primitive).toMatch(/^count_diff 0 1 scale 1$/);
+    expect(expl.line).toBe('count_diff_ab_a1');
+    expect(result.program.statements.find((s) => s.name === 'count_diff_ab_a1')).toMatchObject({ kind: 'elementwise', fn: { name: 'count_diff', i: 0, j: 1, by: 2, scale: 1 }, inputs: ['a1'] });
+    expect(evaluate(result.program)).toBe(1);
+    // one scale per pair stays in the explanation (the best fit); the paper's diff misses the long sequences
+    expect(expl.candidates.filter((c) => c.label.startsWith('count_diff'))).toHaveLength(1);
+    const diff = expl.candidates.find((c) => c.label === 'diff 0 1');
+    expect(diff).toBeDefined();
+    expect(diff!.match ?? 0).toBeLessThan(1);
   });
 });
 

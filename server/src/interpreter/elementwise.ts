@@ -1,7 +1,7 @@
 // Element-wise primitives of d-rasp.md 5.1, applied per position, and the exact opaque-MLP computation.
 // Inputs and outputs are row-major n x size Float64Arrays.
 import type { Basis, ElementwiseFn, OpaqueMlp } from '../program/types';
-import { DIFF_EDGES } from '../program/bases';
+import { COUNT_DIFF_RANGE, DIFF_EDGES } from '../program/bases';
 
 export interface Rows {
   basis: Basis;
@@ -26,6 +26,11 @@ export function diffBin(d: number): number {
   const last = DIFF_EDGES.length - 2;
   for (let b = 0; b < last; b++) if (d < DIFF_EDGES[b + 1]) return b;
   return last;
+}
+
+/** The count_diff bin of a (scaled) count difference: round(r) clamped to -R..R, shifted to 0..2R. */
+export function countDiffBin(r: number): number {
+  return Math.min(2 * COUNT_DIFF_RANGE, Math.max(0, Math.round(r) + COUNT_DIFF_RANGE));
 }
 
 /** Primitives of a single input (everything except erase/keep_one/cartesian/mlp/expr). */
@@ -100,6 +105,13 @@ export function applyUnary(fn: ElementwiseFn, x: Rows, out: Basis, n: number): F
         // Flag: too little mass on the two entries for their difference to mean anything; no bin fires.
         if (xi + xj < 0.2) y[yo + 11] = 1;
         else y[yo + diffBin(xi - xj)] = 1;
+        break;
+      }
+      case 'count_diff': {
+        // (x_i - x_j) / x_by: with a uniform select that counts BOS once, the count difference itself
+        const ref = xd[xo + fn.by];
+        if (!(ref > 1e-9)) y[yo + 2 * COUNT_DIFF_RANGE + 1] = 1;
+        else y[yo + countDiffBin((fn.scale * (xd[xo + fn.i] - xd[xo + fn.j])) / ref)] = 1;
         break;
       }
       default:

@@ -175,6 +175,8 @@ function parsePrimitiveName(fn: string): { kind: string; a?: number; b?: number 
   if (m) return { kind: 'exists', a: Number(m[1]) };
   m = /^diff_(\d)(\d)$/.exec(fn) ?? /^diff_(\d+)_(\d+)$/.exec(fn);
   if (m) return { kind: 'diff', a: Number(m[1]), b: Number(m[2]) };
+  m = /^count_diff_(\d)(\d)$/.exec(fn) ?? /^count_diff_(\d+)_(\d+)$/.exec(fn);
+  if (m) return { kind: 'count_diff', a: Number(m[1]), b: Number(m[2]) };
   const simple: Record<string, string> = {
     harden: 'harden',
     sharpen: 'sharpen',
@@ -202,6 +204,7 @@ export const PRIMITIVE_FUNCTIONS = [
   'is_01_balance',
   'is_AB_balance',
   'diff_IJ',
+  'count_diff_IJ',
   'erase',
   'Cartesian_product',
   'keep_one',
@@ -958,6 +961,16 @@ class Builder {
         return allowParams(['p', 'c'], 0) ? { fn: { name: 'balance', which: prim.kind === 'balance01' ? '01' : 'AB', p: param('p', 99, 0.5), c: param('c', 99, 0) }, inputs } : undefined;
       case 'diff':
         return allowParams([], 0) ? { fn: { name: 'diff', i: prim.a!, j: prim.b! }, inputs } : undefined;
+      case 'count_diff': {
+        if (!allowParams(['by', 'scale'], 0)) return undefined;
+        // by= defaults to the header's BOS: every prefix holds it once, so its share is 1 / (attended positions)
+        const by = params.get('by')?.value ?? this.program.header.special.bos;
+        if (by === undefined) {
+          this.error('count_diff needs by=<entry> (the header declares no bos)', rangeOf(e));
+          return undefined;
+        }
+        return { fn: { name: 'count_diff', i: prim.a!, j: prim.b!, by, scale: param('scale', 99, 1) }, inputs };
+      }
       case 'erase':
         return allowParams([], 0) ? { fn: { name: 'erase' }, inputs } : undefined;
       case 'cartesian':

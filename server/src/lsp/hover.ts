@@ -1,6 +1,7 @@
 // Hover text: what a statement computes, in words, with its basis and provenance. Kept free of I/O so it answers
 // in well under a millisecond; richer sections (heatmaps) plug in through registerHoverSection.
 import type { Basis, ElementwiseFn, Op, Provenance, Statement } from '../program/types';
+import { COUNT_DIFF_RANGE } from '../program/bases';
 import type { BuildResult, MatrixInfo, StatementInfo } from '../language/build';
 import { describePath } from '../program/provenance';
 import { exprToString } from '../program/print';
@@ -80,6 +81,8 @@ function describeFn(fn: ElementwiseFn, inputs: string[]): string {
       return `balance of entries ${fn.which === '01' ? '1 vs 0' : '3 vs 2'} of ${x} (p=${fn.p}, c=${fn.c}): 3 features`;
     case 'diff':
       return `bin of entry ${fn.i} minus entry ${fn.j} of ${x} (11 bins plus a "both small" flag)`;
+    case 'count_diff':
+      return `entry ${fn.i} minus entry ${fn.j} of ${x} in units of entry ${fn.by} (a count difference, e.g. bracket depth), times ${fn.scale}, rounded: one-hot over ${-COUNT_DIFF_RANGE}..${COUNT_DIFF_RANGE} plus "no ref"`;
     case 'erase':
       return `a constant (erases ${x})`;
     case 'cartesian':

@@ -27,6 +27,17 @@ export const DIFF_EDGES: readonly number[] = [
   -1.1, -0.6, -0.467, -0.333, -0.2, -0.067, 0.067, 0.2, 0.333, 0.467, 0.6, 1.1,
 ];
 
+/** count_diff bins: -R..R (the ends take everything beyond), then the "no reference" flag. */
+export const COUNT_DIFF_RANGE = 4;
+
+export function countDiffLabels(): string[] {
+  const R = COUNT_DIFF_RANGE;
+  const labels: string[] = [];
+  for (let k = -R; k <= R; k++) labels.push(k === -R ? `<=${k}` : k === R ? `>=${k}` : String(k));
+  labels.push('no ref');
+  return labels;
+}
+
 export const BOOLEAN_LABELS: readonly string[] = ['false', 'true'];
 
 export function tokenBasis(program: Program): Basis {
@@ -251,6 +262,11 @@ function elementwiseBasis(program: Program, stmt: Statement & { kind: 'elementwi
       checkIndex(stmt, 'diff index', fn.i, inputs[0].size);
       checkIndex(stmt, 'diff index', fn.j, inputs[0].size);
       return { kind: 'feature', size: 12, labels: diffLabels() };
+    case 'count_diff':
+      expectInputs(stmt, fn, stmt.inputs, 1);
+      for (const i of [fn.i, fn.j, fn.by]) checkIndex(stmt, 'count_diff index', i, inputs[0].size);
+      if (!Number.isFinite(fn.scale) || fn.scale <= 0) throw new ProgramError(`count_diff scale must be a positive number, got ${fn.scale}`, stmt);
+      return { kind: 'feature', size: 2 * COUNT_DIFF_RANGE + 2, labels: countDiffLabels() };
     case 'erase':
       expectInputs(stmt, fn, stmt.inputs, 'some');
       return { kind: 'feature', size: 1, labels: ['1'] };

@@ -134,6 +134,10 @@ function fnText(fn: ElementwiseFn, inputs: string[]): string {
       return `is_${fn.which}_balance(${x}, p=${formatNumber(fn.p)}, c=${formatNumber(fn.c)})`;
     case 'diff':
       return fn.i < 10 && fn.j < 10 ? `diff_${fn.i}${fn.j}(${x})` : `diff_${fn.i}_${fn.j}(${x})`;
+    case 'count_diff': {
+      const ij = fn.i < 10 && fn.j < 10 ? `${fn.i}${fn.j}` : `${fn.i}_${fn.j}`;
+      return `count_diff_${ij}(${x}, by=${fn.by}, scale=${formatNumber(fn.scale)})`;
+    }
     case 'erase':
       return `erase(${x})`;
     case 'cartesian':

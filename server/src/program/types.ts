@@ -119,6 +119,12 @@ export type ElementwiseFn =
   | { name: 'equal'; indices: number[] }
   | { name: 'balance'; which: '01' | 'AB'; p: number; c: number }
   | { name: 'diff'; i: number; j: number }
+  /**
+   * Beyond the paper: entry i minus entry j of an aggregate in units of entry `by` (BOS, which every prefix holds
+   * once), times `scale`, rounded: a count difference (Dyck depth) at any length, one-hot over
+   * -COUNT_DIFF_RANGE..COUNT_DIFF_RANGE (clamped) plus a flag when entry `by` is 0.
+   */
+  | { name: 'count_diff'; i: number; j: number; by: number; scale: number }
   | { name: 'erase' }
   | { name: 'cartesian' }
   | { name: 'keep_one'; index: number }

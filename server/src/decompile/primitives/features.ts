@@ -1,5 +1,5 @@
 // The MLP primitive library of d-rasp.md 5.1 as feature maps on collected input rows, and the candidate list.
-import { DIFF_EDGES } from '../../program/bases';
+import { COUNT_DIFF_RANGE, DIFF_EDGES } from '../../program/bases';
 import type { Basis, ElementwiseFn } from '../../program/types';
 import { applyCartesian, applyUnary, type Rows } from '../../interpreter/elementwise';
 import type { Dense } from './linalg';
@@ -7,7 +7,7 @@ import type { Dense } from './linalg';
 /** A candidate replacement for an MLP line: an element-wise function, or an alias of one input (no_op/keep_one). */
 export type MlpCandidate =
   /** `input` set: a single-input primitive applied to that input only (the others are dropped). */
-  | { kind: 'fn'; fn: ElementwiseFn; label: string; input?: number; additive?: boolean }
+  | { kind: 'fn'; fn: ElementwiseFn; label: string; input?: number; additive?: boolean; family?: string }
   | { kind: 'alias'; input: number; label: string }
   /** Every input read linearly: the MLP line disappears into its (projection) readers. */
   | { kind: 'linear'; label: string };
@@ -44,6 +44,8 @@ function ownSize(c: MlpCandidate, inputs: readonly Basis[]): number {
       return 3;
     case 'diff':
       return DIFF_EDGES.length;
+    case 'count_diff':
+      return 2 * COUNT_DIFF_RANGE + 2;
     case 'erase':
       return 1;
     case 'keep_one':
@@ -103,14 +105,24 @@ export interface CandidateContext {
   names: readonly string[];
   /** Ids of the special tokens (excluded from `equal` and the diff/balance pairs). */
   specialIds: ReadonlySet<number>;
+  /** The BOS id (count_diff's reference entry), when the program declares one. */
+  bos?: number;
   /** Per input: true when it carries attention (an aggregate upstream); diff/balance need a mixture. */
   viaAttention: readonly boolean[];
   /** Largest Cartesian product basis to try (the fit is cubic in it). */
   maxProduct: number;
 }
 
+/**
+ * count_diff scales tried (1/e^delta for a BOS key score delta below to above the other keys'), nearest to 1 first:
+ * among equal fits the plain count wins.
+ */
+export const COUNT_DIFF_SCALES: readonly number[] = Array.from({ length: 31 }, (_, k) => Math.round((0.25 + 0.05 * k) * 100) / 100).sort(
+  (a, b) => Math.abs(Math.log(a)) - Math.abs(Math.log(b)),
+);
+
 /** The single-input library for one input, in the paper's order (without no_op). */
-function singleInput(basis: Basis, attention: boolean, specialIds: ReadonlySet<number>): MlpCandidate[] {
+function singleInput(basis: Basis, attention: boolean, specialIds: ReadonlySet<number>, bos: number | undefined): MlpCandidate[] {
   const n = basis.size;
   const normal = basis.kind === 'token' ? [...Array(n).keys()].filter((i) => !specialIds.has(i)) : [];
   const out: MlpCandidate[] = [];
@@ -120,6 +132,20 @@ function singleInput(basis: Basis, attention: boolean, specialIds: ReadonlySet<n
   if (attention && basis.kind === 'token' && normal.length >= 2 && normal.length <= 4) {
     for (let a = 0; a < normal.length; a++) {
       for (let c = a + 1; c < normal.length; c++) add({ name: 'diff', i: normal[a], j: normal[c] }, `diff ${normal[a]} ${normal[c]}`);
+    }
+    // Beyond the paper: the paper's diff bins are 0.13 wide, so at lengths 101-150 a bounded count difference (Dyck
+    // depth 0-2 is a share difference of < 0.02) falls in one bin. count_diff divides by the BOS share (one BOS per
+    // prefix) and so reads the count itself. Its scale absorbs a select that weighs BOS unlike the other keys
+    // (BOS share e^-delta / (n + e^-delta): the ratio is the count times e^delta); one candidate per scale, of which
+    // only the best fit per pair goes on (`family`).
+    if (bos !== undefined && bos < n) {
+      for (let a = 0; a < normal.length; a++) {
+        for (let c = a + 1; c < normal.length; c++) {
+          for (const scale of COUNT_DIFF_SCALES) {
+            out.push({ kind: 'fn', fn: { name: 'count_diff', i: normal[a], j: normal[c], by: bos, scale }, label: `count_diff ${normal[a]} ${normal[c]} scale ${scale}`, family: `count_diff ${normal[a]} ${normal[c]}` });
+          }
+        }
+      }
     }
   }
   for (const power of [2, 3, 5]) add({ name: 'sharpen', power }, `sharpen ${power}`);
@@ -156,19 +182,19 @@ export function mlpCandidates(ctx: CandidateContext): MlpCandidate[] {
     const size = inputs.reduce((p, b) => p * b.size, 1);
     if (size <= ctx.maxProduct) out.push({ kind: 'fn', fn: { name: 'cartesian' }, label: 'combine' });
     inputs.forEach((b, k) => {
-      for (const c of singleInput(b, ctx.viaAttention[k], ctx.specialIds)) {
-        if (c.kind === 'fn' && c.fn.name !== 'erase') out.push({ ...c, input: k, label: `${c.label} of ${ctx.names[k]}` });
+      for (const c of singleInput(b, ctx.viaAttention[k], ctx.specialIds, ctx.bos)) {
+        if (c.kind === 'fn' && c.fn.name !== 'erase') out.push({ ...c, input: k, label: `${c.label} of ${ctx.names[k]}`, ...(c.family ? { family: `${c.family} of ${ctx.names[k]}` } : {}) });
       }
     });
     // The MLP may add a function of one input to linear reads of the others (e.g. Dyck: diff(a1) plus token and
     // position terms); readers that are projections can carry the linear parts as extra projection lines.
     out.push({ kind: 'linear', label: 'linear' });
     inputs.forEach((b, k) => {
-      for (const c of singleInput(b, ctx.viaAttention[k], ctx.specialIds)) {
-        if (c.kind === 'fn' && c.fn.name !== 'erase') out.push({ ...c, input: k, additive: true, label: `${c.label} of ${ctx.names[k]} + linear rest` });
+      for (const c of singleInput(b, ctx.viaAttention[k], ctx.specialIds, ctx.bos)) {
+        if (c.kind === 'fn' && c.fn.name !== 'erase') out.push({ ...c, input: k, additive: true, label: `${c.label} of ${ctx.names[k]} + linear rest`, ...(c.family ? { family: `${c.family} of ${ctx.names[k]} + linear rest` } : {}) });
       }
     });
     return out;
   }
-  return [{ kind: 'alias', input: 0, label: 'no_op' }, ...singleInput(inputs[0], ctx.viaAttention[0], ctx.specialIds)];
+  return [{ kind: 'alias', input: 0, label: 'no_op' }, ...singleInput(inputs[0], ctx.viaAttention[0], ctx.specialIds, ctx.bos)];
 }

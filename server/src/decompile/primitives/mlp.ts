@@ -88,6 +88,8 @@ function primitiveName(fn: ElementwiseFn, inputs: readonly string[], bases: read
       return `is_${fn.which}_balance_${x}`;
     case 'diff':
       return `diff_${identifierPart(bases[0].labels[fn.i], fn.i)}${identifierPart(bases[0].labels[fn.j], fn.j)}_${x}`;
+    case 'count_diff':
+      return `count_diff_${identifierPart(bases[0].labels[fn.i], fn.i)}${identifierPart(bases[0].labels[fn.j], fn.j)}_${x}`;
     case 'cartesian':
       return inputs.join('_x_');
     default:
@@ -373,6 +375,7 @@ export async function convertMlps(
       inputs: bases,
       names: stmt.inputs,
       specialIds: specialIdSet(program),
+      ...(program.header.special.bos !== undefined ? { bos: program.header.special.bos } : {}),
       viaAttention: stmt.inputs.map((n) => viaAttention(program, n)),
       maxProduct: opts.maxProduct,
     });
@@ -381,7 +384,7 @@ export async function convertMlps(
     const seenFeatures = new Set<string>();
     const outputVariance = varianceSum(run.output);
     const fit = (list: MlpCandidate[]): { cand: MlpCandidate; c: Dense; score: CandidateScore }[] => {
-      const out: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
+      const all: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
       for (const cand of list) {
         session.checkCancelled();
         const f = features(cand, xs, bases);
@@ -389,12 +392,27 @@ export async function convertMlps(
         if (seenFeatures.has(key)) continue;
         seenFeatures.add(key);
         const c = leastSquares(f, run.output);
-        const score: CandidateScore = { label: cand.label, fvu: fvu(matmul(f, c), run.output, outputVariance) };
-        explanation.candidates.push(score);
-        if (score.fvu < opts.maxFvu) out.push({ cand, c, score });
+        all.push({ cand, c, score: { label: cand.label, fvu: fvu(matmul(f, c), run.output, outputVariance) } });
       }
-      // FVUs that differ only numerically (exact fits) are ties: keep the paper's order (no_op first) among them.
+      // FVUs that differ only numerically (exact fits) are ties: keep the list order among them.
       const tier = (x: number): number => Math.round(x * 1e4);
+      // a family (count_diff's scales of one pair) is one candidate: its best fit, the first in list order on ties
+      const bestOfFamily = new Map<string, number>();
+      for (const x of all) {
+        const fam = x.cand.kind === 'fn' ? x.cand.family : undefined;
+        if (fam !== undefined) bestOfFamily.set(fam, Math.min(bestOfFamily.get(fam) ?? Infinity, tier(x.score.fvu)));
+      }
+      const out: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
+      for (const x of all) {
+        const fam = x.cand.kind === 'fn' ? x.cand.family : undefined;
+        if (fam !== undefined) {
+          if (tier(x.score.fvu) !== bestOfFamily.get(fam)) continue;
+          bestOfFamily.set(fam, -1); // first of equal bests only
+        }
+        explanation.candidates.push(x.score);
+        if (x.score.fvu < opts.maxFvu) out.push(x);
+      }
+      // (the paper's order, no_op first, among ties)
       return out.sort((a, b) => tier(a.score.fvu) - tier(b.score.fvu));
     };
     let best: { program: Program; name: string; label: string; match: number; rank: number } | undefined;
