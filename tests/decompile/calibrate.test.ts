@@ -8,7 +8,7 @@ import { randomWeights } from '../../server/src/model/weights';
 import type { Gpt2Config } from '../../server/src/model/types';
 import { buildPathGraph, foldModel, initialState, originalForward } from '../../server/src/decompile/reparameterize';
 import { MaskedModel, type Batch } from '../../server/src/decompile/prune/masked';
-import { disposeBatch, makeBatch, snapshot, trainFaithful, type PruneContext } from '../../server/src/decompile/prune/train';
+import { disposeBatch, groupUnits, makeBatch, snapshot, trainFaithful, trainStage, type PruneContext } from '../../server/src/decompile/prune/train';
 import { runOnce } from '../../server/src/decompile/prune/search';
 import { getTask } from '../../server/src/tasks';
 import { Rng } from '../../server/src/util/rng';
@@ -85,6 +85,24 @@ describe('calibration on long sequences', () => {
       // without a long pool there is nothing to calibrate on
       const r1 = await runOnce({ ...ctx, long: undefined }, 1e-2, start, null, { ...settings, calibrateSteps: 30 }, 0);
       expect(r1.calibration).toBeUndefined();
+    } finally {
+      dispose();
+    }
+  });
+
+  it('pruning stages hold the LN variances when told (short-pool pruning after a 0-150 variance fit)', async () => {
+    const { ctx, dispose } = setup(7);
+    try {
+      const g = groupUnits(ctx.graph);
+      const settings = { steps: 20, minSteps: 20, patience: 10, lambda: 1e-2, seed: 3 };
+      const before = snapshot(ctx.model);
+      await trainStage(ctx, g, new Float32Array(g.count).fill(2), { ...settings, frozenLn: true }, 'stage 1');
+      const held = snapshot(ctx.model);
+      expect(Array.from(held.logVar)).toEqual(Array.from(before.logVar));
+      // the constants still learn
+      expect(Array.from(held.bc)).not.toEqual(Array.from(before.bc));
+      await trainStage(ctx, g, new Float32Array(g.count).fill(2), settings, 'stage 1');
+      expect(Array.from(snapshot(ctx.model).logVar)).not.toEqual(Array.from(held.logVar));
     } finally {
       dispose();
     }

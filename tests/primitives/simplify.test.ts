@@ -505,6 +505,8 @@ describe('count_diff (beyond the paper)', () => {
     const result = await simplifyProgram(model, evaluate, { inputs: seqs, stages: { attention: false, round: false } });
     const [expl] = result.mlpExplanations;
     expect(expl.primitive).toMatch(/^count_diff 0 1 scale 1$/);
+    // every reader is a projection: the fits are measured on the logits it moves
+    expect(expl.fvuOn).toBe('readers');
     expect(expl.line).toBe('count_diff_ab_a1');
     expect(result.program.statements.find((s) => s.name === 'count_diff_ab_a1')).toMatchObject({ kind: 'elementwise', fn: { name: 'count_diff', i: 0, j: 1, by: 2, scale: 1 }, inputs: ['a1'] });
     expect(evaluate(result.program)).toBe(1);

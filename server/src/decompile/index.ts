@@ -59,6 +59,12 @@ export interface ExtractOptions {
    */
   calibrateSteps?: number;
   /**
+   * When the LN variances must be fitted on lengths 0-150 (counting models): 'prune' prunes on that pool too (about
+   * 4x the step cost of 40 tokens); 'calibrate' prunes on the short pool with the variances held and calibrates
+   * each run on the 0-150 pool.
+   */
+  longPool?: 'prune' | 'calibrate';
+  /**
    * split: one MLP copy per input path (readable single-input MLP lines); unsplit: one exact MLP per layer; auto
    * (default): split on models up to `splitMaxWidth` wide unless the split copies fall more than 0.1 short of the target (SPLIT_SLACK), else unsplit.
    */
@@ -196,6 +202,7 @@ const DEFAULTS = {
   faithfulSteps: 100,
   mlpSteps: 150,
   calibrateSteps: CALIBRATE_STEPS,
+  longPool: 'prune' as 'prune' | 'calibrate',
   // auto: split (readable single-input MLP lines the primitives stage can name) where it is cheap and holds the
   // target; unsplit (exact, one MLP per layer) otherwise. decompile/README.md "split MLPs".
   mlp: 'auto' as MlpMode,
@@ -247,6 +254,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
   checkNumber('mlp-steps', s.mlpSteps, 0, 100_000, true);
   checkNumber('calibrate-steps', s.calibrateSteps, 0, 100_000, true);
+  if (s.longPool !== 'prune' && s.longPool !== 'calibrate') throw new UserError(`--long-pool must be "prune" or "calibrate", got "${String(s.longPool)}"`);
   checkNumber('split-max-width', s.splitMaxWidth, 0, 1_000_000, true);
   if (s.budget !== undefined) checkNumber('budget', s.budget, 1, 1e7);
   if (s.mlp !== 'split' && s.mlp !== 'unsplit' && s.mlp !== 'auto') throw new UserError(`--mlp must be "auto", "split" or "unsplit", got "${String(s.mlp)}"`);
@@ -317,6 +325,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   };
   let train = await buildPool(pruneRange, s.batch, s.batch * 8, s.seed + 11);
   let long: Batch[] = [];
+  // the short pool, kept for pruning when the LN variances had to be fitted on lengths 0-150 (longPool 'calibrate')
+  let shortTrain: Batch[] | undefined;
   const pruneHooks: Hooks = { ...(signal ? { signal } : {}), ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) };
   const ctx: PruneContext = { graph, folded, task, objective, model: masked, train, evalSets, evalBatch: 8, hooks: pruneHooks };
   let splitModel: MaskedModel | undefined;
@@ -331,10 +341,13 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       // Short sequences were not enough to fit the LN variances for long inputs (e.g. counting models, whose
       // residual norm drifts with length): fall back to training on the whole 0-150 range, at ~4x the step cost.
       masked.setState(init);
-      for (const b of train) disposeBatch(b);
+      if (s.longPool === 'calibrate') shortTrain = train;
+      else {
+        for (const b of train) disposeBatch(b);
+        pruneRange = fullRange;
+      }
       train = await buildPool(fullRange, Math.max(4, s.batch >> 1), s.batch * 4, s.seed + 13);
       ctx.train = train;
-      pruneRange = fullRange;
       await trainFaithful(ctx, s.faithfulSteps, 'learn LN variances on lengths 0-150 (faithful program)');
       learnedVariance = await evaluate(ctx, allOn);
     }
@@ -404,7 +417,10 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       endStage('split');
     }
     // a 0-150 pool for calibrating pruned runs (search.ts), when pruning trains on shorter sequences
-    if (pruneRange[1] < fullRange[1] && s.calibrateSteps > 0) {
+    if (shortTrain) {
+      // the variances were fitted on 0-150: prune on the short pool with them held, calibrate on the 0-150 one
+      pruneCtx = { ...pruneCtx, train: shortTrain, long: train };
+    } else if (pruneRange[1] < fullRange[1] && s.calibrateSteps > 0) {
       long = await buildPool(fullRange, Math.max(4, s.batch >> 1), s.batch * 4, s.seed + 14);
       pruneCtx = { ...pruneCtx, long };
     }
@@ -424,6 +440,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       stage2Steps: s.stage2Steps,
       stages: s.stages,
       calibrateSteps: s.calibrateSteps,
+      frozenLn: shortTrain !== undefined,
       ...(s.stage3Steps !== undefined ? { stage3Steps: s.stage3Steps } : {}),
       minSteps: Math.min(100, s.stage2Steps),
       patience: 100,
@@ -510,7 +527,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         stage2Steps: s.stage2Steps,
         faithfulSteps: s.faithfulSteps,
         mlpFineTuneSteps: mlpFineTune ? mlpFineTune.steps : 0,
-        calibrateSteps: long.length > 0 ? s.calibrateSteps : 0,
+        calibrateSteps: long.length > 0 || shortTrain ? s.calibrateSteps : 0,
+        longPool: shortTrain ? 'LN variances fitted on 0-150; pruning on the short pool with them held, runs calibrated on 0-150' : pruneRange[0] === fullRange[0] && pruneRange[1] === fullRange[1] ? 'pruning on 0-150' : 'not needed',
         searchSamplesPerBin: s.searchSamples,
         checkSamplesPerBin: s.checkSamples,
         lambda0: s.lambda0,
@@ -593,7 +611,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   } finally {
     masked.dispose();
     splitModel?.dispose();
-    for (const b of [...train, ...long]) disposeBatch(b);
+    for (const b of [...train, ...long, ...(shortTrain ?? [])]) disposeBatch(b);
   }
 }
 

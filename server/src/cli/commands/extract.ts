@@ -23,6 +23,7 @@ interface ExtractCliOptions {
   mlp: string;
   mlpSteps: string;
   calibrateSteps: string;
+  longPool: string;
   /** false with --no-primitives */
   primitives: boolean;
   /** false with --no-parallel */
@@ -68,6 +69,7 @@ export function registerExtract(program: Command): void {
       'auto',
     )
     .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
+    .option('--long-pool <mode>', 'when the LN variances need lengths 0-150: prune on them (prune) or prune short with them held and calibrate runs on 0-150 (calibrate)', 'prune')
     .option('--calibrate-steps <n>', 'steps a pruned run that misses the target re-fits its LN variances and constants on lengths 0-150, mask fixed (0: never)', '60')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
@@ -91,6 +93,7 @@ export function registerExtract(program: Command): void {
         mlp: mlpMode(opts.mlp),
         mlpSteps: intOption('mlp-steps', opts.mlpSteps, 0, 100_000),
         calibrateSteps: intOption('calibrate-steps', opts.calibrateSteps, 0, 100_000),
+        longPool: opts.longPool as 'prune' | 'calibrate',
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),
       };

@@ -12,10 +12,13 @@ export type MlpCandidate =
   /** Every input read linearly: the MLP line disappears into its (projection) readers. */
   | { kind: 'linear'; label: string };
 
-/** Inputs a candidate's features read linearly after its own block (additive candidates and `linear`). */
+/**
+ * Inputs a candidate's features read linearly after its own block (additive candidates and `linear`). An additive
+ * candidate of a single-input MLP reads its own input linearly: f(x) + linear x.
+ */
 export function linearRest(c: MlpCandidate, inputCount: number): number[] {
   if (c.kind === 'linear') return [...Array(inputCount).keys()];
-  if (c.kind === 'fn' && c.additive) return [...Array(inputCount).keys()].filter((k) => k !== c.input);
+  if (c.kind === 'fn' && c.additive) return inputCount === 1 ? [0] : [...Array(inputCount).keys()].filter((k) => k !== c.input);
   return [];
 }
 
@@ -196,5 +199,12 @@ export function mlpCandidates(ctx: CandidateContext): MlpCandidate[] {
     });
     return out;
   }
-  return [{ kind: 'alias', input: 0, label: 'no_op' }, ...singleInput(inputs[0], ctx.viaAttention[0], ctx.specialIds, ctx.bos)];
+  // Beyond the paper: f(x) + a linear read of x, when no pure primitive is accepted (bce_D2: the MLP's effect on the
+  // logits is almost linear in the counting aggregate, FVU 0.006, but its decisions hinge on the depth)
+  const single = singleInput(inputs[0], ctx.viaAttention[0], ctx.specialIds, ctx.bos);
+  const additive: MlpCandidate[] = [];
+  for (const c of single) {
+    if (c.kind === 'fn' && c.fn.name !== 'erase') additive.push({ ...c, input: 0, additive: true, label: `${c.label} + linear ${ctx.names[0]}`, ...(c.family ? { family: `${c.family} + linear` } : {}) });
+  }
+  return [{ kind: 'alias', input: 0, label: 'no_op' }, ...single, ...additive];
 }

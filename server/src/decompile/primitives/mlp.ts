@@ -156,6 +156,12 @@ export function replaceMlpLine(
   return { program: rebaseReaders(next, stmt.name, name, c, tag), name };
 }
 
+function scaleRows(m: Dense, w: Float64Array): Dense {
+  const data = Float64Array.from(m.data);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) data[i * m.cols + j] *= w[i];
+  return { rows: m.rows, cols: m.cols, data };
+}
+
 function rowBlock(c: Dense, from: number, count: number): Dense {
   return { rows: count, cols: c.cols, data: c.data.slice(from * c.cols, (from + count) * c.cols) };
 }
@@ -245,6 +251,42 @@ function describeInput(x: Float64Array, labels: readonly string[]): string[] {
 }
 
 /**
+ * The linear maps through which the line's readers see its value: a projection's matrix (logits), a select's
+ * matrix from its query side (key scores) or, transposed, from its key side (query scores). `complete` is false when
+ * some reader sees it otherwise (an aggregate's value, an element-wise line, a named op, both sides of a select).
+ */
+function readerMaps(program: Program, stmt: Statement, bases: Map<string, Basis>): { maps: { name: string; map: Dense; labels: readonly string[] }[]; complete: boolean } {
+  const vocab = program.header.vocab;
+  const maps: { name: string; map: Dense; labels: readonly string[] }[] = [];
+  let complete = true;
+  for (const s of program.statements) {
+    if (!readsOf(s).includes(stmt.name)) continue;
+    const m = (s.kind === 'project' || s.kind === 'select') && s.op.kind === 'matrix' ? program.matrices.get(s.op.ref) : undefined;
+    if (s.kind === 'project' && m && !s.specialOp) maps.push({ name: s.name, map: fromMatrix(m), labels: vocab });
+    else if (s.kind === 'select' && m && !s.specialOp && s.q === stmt.name && s.k !== stmt.name) maps.push({ name: s.name, map: fromMatrix(m), labels: bases.get(s.k)?.labels ?? [] });
+    else if (s.kind === 'select' && m && !s.specialOp && s.k === stmt.name && s.q !== undefined && s.q !== stmt.name) {
+      maps.push({ name: s.name, map: transpose(fromMatrix(m)), labels: bases.get(s.q)?.labels ?? [] });
+    } else complete = false;
+  }
+  return { maps, complete };
+}
+
+/** [M_1 | M_2 | ...]: the readers' maps side by side (same row count: the line's basis). */
+function sideBySide(maps: readonly Dense[]): Dense {
+  const rows = maps[0].rows;
+  const cols = maps.reduce((n, m) => n + m.cols, 0);
+  const data = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let at = r * cols;
+    for (const m of maps) {
+      data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), at);
+      at += m.cols;
+    }
+  }
+  return { rows, cols, data };
+}
+
+/**
  * Input->effect table (d-rasp.md 5.3, simplified): distinct collected inputs, evenly spread over the range of the
  * MLP's most variable effect (first row = where it pushes that entry most), each with the entries of every reader (logits of a projection, key scores of a select's
  * query side, query scores of its key side) that the MLP output moves most, centred over the samples.
@@ -257,22 +299,7 @@ export function effectTable(
   bases: Map<string, Basis>,
   rows: number,
 ): EffectRow[] {
-  const vocab = program.header.vocab;
-  const readers: { name: string; map: Dense; labels: readonly string[] }[] = [];
-  for (const s of program.statements) {
-    if (!readsOf(s).includes(stmt.name)) continue;
-    if (s.kind === 'project' && s.op.kind === 'matrix') {
-      const m = program.matrices.get(s.op.ref);
-      if (m) readers.push({ name: s.name, map: fromMatrix(m), labels: vocab });
-    } else if (s.kind === 'select' && s.op.kind === 'matrix') {
-      const m = program.matrices.get(s.op.ref);
-      if (!m) continue;
-      if (s.q === stmt.name) readers.push({ name: s.name, map: fromMatrix(m), labels: bases.get(s.k)?.labels ?? [] });
-      else if (s.k === stmt.name && s.q !== undefined) {
-        readers.push({ name: s.name, map: transpose(fromMatrix(m)), labels: bases.get(s.q)?.labels ?? [] });
-      }
-    }
-  }
+  const readers = readerMaps(program, stmt, bases).maps;
   // Distinct inputs (to 2 decimals), in collection order.
   const seen = new Map<string, number>();
   for (let r = 0; r < output.rows; r++) {
@@ -382,7 +409,25 @@ export async function convertMlps(
     // Candidates with the same features (e.g. harden, forall and sharpen of a one-hot input) are one candidate:
     // the first in the paper's order stands for them.
     const seenFeatures = new Set<string>();
-    const outputVariance = varianceSum(run.output);
+    // Beyond the paper: the FVU is measured on what the readers see (logits, attention scores) when every reader is
+    // a linear map of the line, not on the whole d_model output, much of which no reader uses (bce_D2's MLP output
+    // varies with the length in directions its projection ignores: count_diff explains its logits, not its residual).
+    // Least squares is column-separable, so the readout C fitted on the output is also the best fit of the effect.
+    const readers = readerMaps(program, stmt, allBases);
+    const effectMap = readers.complete && readers.maps.length > 0 ? sideBySide(readers.maps.map((r) => r.map)) : undefined;
+    const target = effectMap ? matmul(run.output, effectMap) : run.output;
+    const outputVariance = varianceSum(target);
+    explanation.fvuOn = effectMap ? 'readers' : 'output';
+    // Beyond the paper: with readers' maps, each row is weighted by 1 / (its effect's norm + the median norm), so the
+    // fit follows relative error. bce_D2's MLP moves the logits by ~470 at BOS and by ~0.7 at lengths 101-150, where
+    // that 0.7 decides the prediction: unweighted, the BOS rows own the fit and every readout misses the long bin
+    // (no_op 0.889); weighted, no_op (the MLP is linear in the counting aggregate) keeps every prediction.
+    let rowWeights: Float64Array | undefined;
+    if (effectMap && target.rows > 0) {
+      const norms = Float64Array.from({ length: target.rows }, (_, i) => Math.hypot(...target.data.subarray(i * target.cols, (i + 1) * target.cols)));
+      const med = Float64Array.from(norms).sort()[norms.length >> 1] + 1e-12;
+      rowWeights = norms.map((n) => 1 / (n + med));
+    }
     const fit = (list: MlpCandidate[]): { cand: MlpCandidate; c: Dense; score: CandidateScore }[] => {
       const all: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
       for (const cand of list) {
@@ -391,8 +436,9 @@ export async function convertMlps(
         const key = featureKey(f, cand.kind === 'alias' ? `alias${cand.input}` : '');
         if (seenFeatures.has(key)) continue;
         seenFeatures.add(key);
-        const c = leastSquares(f, run.output);
-        all.push({ cand, c, score: { label: cand.label, fvu: fvu(matmul(f, c), run.output, outputVariance) } });
+        const c = rowWeights ? leastSquares(scaleRows(f, rowWeights), scaleRows(run.output, rowWeights)) : leastSquares(f, run.output);
+        const pred = matmul(f, c);
+        all.push({ cand, c, score: { label: cand.label, fvu: fvu(effectMap ? matmul(pred, effectMap) : pred, target, outputVariance) } });
       }
       // FVUs that differ only numerically (exact fits) are ties: keep the list order among them.
       const tier = (x: number): number => Math.round(x * 1e4);
@@ -439,13 +485,18 @@ export async function convertMlps(
     };
     // Pure primitives first. Additive ones (a primitive plus linear reads of the other inputs) fit almost anything
     // when an input is as wide as the position basis, so they come second, only when no pure one is accepted, and
-    // only for the four single-input primitives that fit best on their own (plus `linear`).
+    // only for the four single-input primitives that fit best on their own (plus `linear`). For a single-input MLP
+    // (f(x) + linear x) the additive fits themselves rank: its pure fits are the linear part's competitors.
     const additive = (c: MlpCandidate): boolean => c.kind === 'linear' || (c.kind === 'fn' && c.additive === true);
     const pure = fit(candidates.filter((c) => !additive(c)));
     await tryFits(pure);
     let fitted = pure.length;
     const accepted = (): boolean => best !== undefined && best.match >= opts.accept;
-    if (!accepted() && candidates.some(additive)) {
+    if (!accepted() && stmt.inputs.length === 1 && candidates.some(additive)) {
+      const extra = fit(candidates.filter(additive)).filter((x) => !process.env.RASP_ONLY || x.score.label.includes(process.env.RASP_ONLY)).slice(0, 4);
+      fitted += extra.length;
+      await tryFits(extra);
+    } else if (!accepted() && candidates.some(additive)) {
       const ranked = explanation.candidates
         .filter((sc) => candidates.some((c) => c.kind === 'fn' && c.input !== undefined && !c.additive && c.label === sc.label))
         .sort((a, b) => a.fvu - b.fvu)

@@ -98,6 +98,8 @@ export interface MlpExplanation {
   /** Screening match with the accepted primitive, or the best one tried. */
   match?: number;
   candidates: CandidateScore[];
+  /** What the candidates' FVUs measure: the readers' view of the line (logits, scores) or its whole output. */
+  fvuOn?: 'readers' | 'output';
   neurons: NeuronRef[];
   /** FVU of the MLP output when only the listed neurons vary. */
   neuronsFvu: number;

@@ -31,6 +31,8 @@ export interface SearchSettings {
   extraRuns?: number;
   /** Calibration steps of a run on the 0-150 pool (`ctx.long`; default CALIBRATE_STEPS, 0: never). */
   calibrateSteps?: number;
+  /** Hold the LN variances in stages 1-2 (StageSettings.frozenLn); stage 3 always holds them. */
+  frozenLn?: boolean;
 }
 
 /**
@@ -120,9 +122,10 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
   const g = groupUnits(graph);
   const init1 = theta1 ? Float32Array.from(theta1, (t) => Math.max(t, 3)) : new Float32Array(g.count).fill(8);
   const tag = `run ${runIndex + 1} (lambda ${lambda.toExponential(1)})`;
-  const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed }, `stage 1 components, ${tag}`);
+  const frozenLn = s.frozenLn === true;
+  const r1 = await trainStage(ctx, g, init1, { steps: s.stage1Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed, frozenLn }, `stage 1 components, ${tag}`);
   const u2 = edgeUnits(graph, r1.mask);
-  const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 1 }, `stage 2 paths, ${tag}`);
+  const r2 = await trainStage(ctx, u2, new Float32Array(u2.count).fill(8), { steps: s.stage2Steps, minSteps: s.minSteps, patience: s.patience, lambda, seed: s.seed + 1, frozenLn }, `stage 2 paths, ${tag}`);
   let mask = r2.mask;
   let edges = countEdges(mask);
   let stage3: RunResult['stage3'];

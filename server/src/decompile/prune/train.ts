@@ -147,6 +147,11 @@ export interface StageSettings {
   patience: number;
   lambda: number;
   seed: number;
+  /**
+   * Hold the LN variances (default: learn them at lr 0.1). On when pruning trains on short sequences but the
+   * variances had to be fitted on lengths 0-150: learning them on short inputs would undo that fit.
+   */
+  frozenLn?: boolean;
 }
 
 export interface StageResult {
@@ -218,9 +223,9 @@ export async function trainStage(ctx: PruneContext, units: Units, theta0: Float3
           const M = tf.add(mConst, tf.mul(tf.matMul(delta, onehotT), G)) as tf.Tensor2D;
           const logits = model.forward(batch, M, gate, absent);
           return tf.add(model.loss(batch, logits, ctx.objective), tf.mul(s.lambda, tf.sum(tf.sigmoid(theta)))) as tf.Scalar;
-        }, [theta, model.logVar, model.oa, model.bc]);
+        }, [theta, ...(s.frozenLn ? [] : [model.logVar]), model.oa, model.bc]);
         stepTheta(optTheta, theta, grads);
-        optLn.applyGradients([{ name: model.logVar.name, tensor: grads[model.logVar.name] }]);
+        if (!s.frozenLn) optLn.applyGradients([{ name: model.logVar.name, tensor: grads[model.logVar.name] }]);
         optOa.applyGradients([{ name: model.oa.name, tensor: grads[model.oa.name] }]);
         optBc.applyGradients([{ name: model.bc.name, tensor: grads[model.bc.name] }]);
         return value.dataSync()[0];
