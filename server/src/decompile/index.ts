@@ -23,7 +23,7 @@ import { CALIBRATE_STEPS, countEdges, paretoFrontier, STAGE3_PRE_STEPS, type Run
 import { searchOnCores } from './prune/parallel';
 import { configEdges, selectorUnits } from './prune/selectors';
 import { emitProgram } from './emit/program';
-import { primitivesStage, type SimplifyResult } from './primitives';
+import { primitivesStage, sharedJudge, type SimplifyResult } from './primitives';
 
 export interface ExtractOptions {
   /** Model folder. */
@@ -174,6 +174,8 @@ export interface ExtractReport {
     /** Every select's and aggregate's head dims with their checks (the annotations list the top ones). */
     heads?: SimplifyResult['heads'];
   };
+  /** Why the chosen program has no primitives stage (a candidate reached after the budget's deadline). */
+  primitivesSkipped?: string;
 }
 
 export interface ExtractResult {
@@ -475,24 +477,28 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     let simplified: SimplifyResult | undefined;
     let prunedCheck: CheckResult | undefined;
     const rejected: { lambda: number; edges: number; check: number }[] = [];
+    const stageOptions = {
+      target: s.target,
+      seed: s.seed,
+      checkBins: evalBins,
+      checkSamples: s.checkSamples,
+      checkSeed: s.seed + 1000,
+      screenPerBin: Math.max(8, 4 * s.searchSamples),
+      // a tenth of the budget stays for the final check
+      deadline: t0 + 0.9 * budget * 1000,
+      ...(signal ? { signal } : {}),
+      ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+    };
+    // one judge (the model's decisions on the screening and check sets) for every candidate
+    const judge = sharedJudge(model, task, stageOptions);
     for (const [ci, cand] of candidates.entries()) {
       progress('emit', 0, 'building programs');
       const program = emitProgram({ graph: cand.graph, folded, state: cand.run.state, mask: cand.run.mask, ...(cand.run.stage3 ? { selectors: cand.run.stage3 } : {}), vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.rasp), name: task.name, example });
       endStage('emit');
       let simple: SimplifyResult | undefined;
-      if (s.primitives) {
-        simple = await primitivesStage(program.program, model, task, {
-          target: s.target,
-          seed: s.seed,
-          checkBins: evalBins,
-          checkSamples: s.checkSamples,
-          checkSeed: s.seed + 1000,
-          screenPerBin: Math.max(8, 4 * s.searchSamples),
-          // a tenth of the budget stays for the final check
-          deadline: t0 + 0.9 * budget * 1000,
-          ...(signal ? { signal } : {}),
-          ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
-        });
+      // past the deadline a later candidate goes out as emitted (the check still runs)
+      if (s.primitives && (ci === 0 || Date.now() < stageOptions.deadline)) {
+        simple = await primitivesStage(program.program, model, task, { ...stageOptions, judge });
         program.program = simple.program;
         endStage('primitives');
       }
@@ -581,6 +587,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       ...(chosen ? { chosen: { lambda: chosen.lambda, edges: chosen.edges, searchMatch: chosen.match } } : {}),
       ...(rejected.length ? { rejected } : {}),
       ...(pruned && prunedCheck ? { program: { file: paths.rasp, lines: pruned.program.statements.length, edges: pruned.edges, check: prunedCheck, mlp: chosenGraph.splitMlps ? 'split' : 'unsplit', lnVariances: lnVariances(chosen!.state, chosenGraph) } } : {}),
+      ...(s.primitives && pruned && !simplified ? { primitivesSkipped: 'the candidate came up after the time budget: emitted as pruned' } : {}),
       ...(simplified
         ? { primitives: { stats: simplified.stats, steps: simplified.steps, mlps: simplified.mlpExplanations, ...(simplified.heads ? { heads: simplified.heads } : {}) } }
         : {}),

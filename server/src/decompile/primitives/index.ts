@@ -6,7 +6,7 @@ import type { LoadedModel } from '../../model/types';
 import type { Program } from '../../program/types';
 import type { Task } from '../../tasks/index';
 import { attributeHeadDims, type HeadDimOptions } from './dims';
-import { modelJudge, screeningInputs } from './judge';
+import { modelJudge, screeningInputs, type Judge, type JudgeOptions } from './judge';
 import { eliminateDeadCode, mergeIdentical } from './graph';
 import { greedyPrimitives, roundMatrices } from './greedy';
 import { convertMlps } from './mlp';
@@ -180,6 +180,11 @@ export interface PrimitivesStageOptions {
   dims?: Omit<HeadDimOptions, 'signal'> | false;
   /** Date.now() after which no further candidate is tried (SimplifyOptions.deadline). */
   deadline?: number;
+  /**
+   * The model's decisions, when the caller simplifies several programs of one model (extract's candidates): built
+   * once (minutes of model runs on a wide model) and shared. Built here on demand when absent.
+   */
+  judge?: () => Promise<Judge>;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; fraction: number; message?: string }) => void;
 }
@@ -188,13 +193,8 @@ export interface PrimitivesStageOptions {
  * The primitives stage as `rasp extract` runs it: a judge from the model (decisions cached), then simplifyProgram
  * with the screening set for candidates and the check set for the winners.
  */
-export async function primitivesStage(
-  program: Program,
-  model: LoadedModel,
-  task: Task,
-  options: PrimitivesStageOptions = {},
-): Promise<SimplifyResult> {
-  const judgeOptions = {
+function judgeOptionsOf(options: PrimitivesStageOptions): JudgeOptions {
+  return {
     ...(options.checkBins ? { bins: options.checkBins } : {}),
     screenPerBin: options.screenPerBin ?? 100,
     checkPerBin: options.checkSamples ?? 200,
@@ -202,10 +202,25 @@ export async function primitivesStage(
     ...(options.checkSeed !== undefined ? { checkSeed: options.checkSeed } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   };
+}
+
+/** A judge built on first use and then shared (PrimitivesStageOptions.judge), with the stage's own settings. */
+export function sharedJudge(model: LoadedModel, task: Task, options: PrimitivesStageOptions): () => Promise<Judge> {
+  let judge: Promise<Judge> | undefined;
+  return () => (judge ??= modelJudge(model, task, judgeOptionsOf(options)));
+}
+
+export async function primitivesStage(
+  program: Program,
+  model: LoadedModel,
+  task: Task,
+  options: PrimitivesStageOptions = {},
+): Promise<SimplifyResult> {
+  const judgeOptions = judgeOptionsOf(options);
   // A program simplifyProgram leaves alone (above maxStatements) needs no judge, whose model runs cost minutes on a
   // wide model: only the head dims, on the same sequences.
   const skipped = program.statements.length > MAX_STATEMENTS;
-  const judge = skipped ? undefined : await modelJudge(model, task, judgeOptions);
+  const judge = skipped ? undefined : await (options.judge ? options.judge() : modelJudge(model, task, judgeOptions));
   const inputs = (judge ? judge.inputs : screeningInputs(task, judgeOptions)).slice(0, options.fitSequences ?? 150);
   // Head dims are decomposed on the emitted program, whose selects still carry the model's own Q·Kᵀ products (the
   // stage replaces them by primitives and rounded matrices); the provenance they fill travels with each line.
