@@ -262,6 +262,18 @@ describe('a run that passes the search but misses on the check set', () => {
     const written = await checkProgram(await loadProgramFile(out), await loadModel(m.dir), { lengths: program!.check.bins.map((x) => x.lengths), samples: 30, seed: 7 + 1000 });
     expect(written.match).toBe(program!.check.match);
   }, 300_000);
+
+  it('with the primitives stage on, is passed over on a quick look at the check set before any primitive is tried', async () => {
+    const m = await tinyModel('bin_majority', { std: 0.3, seed: 7 });
+    const out = join(dirname(m.dir), 'rejected-prim.rasp');
+    const r = await extract({ model: m.dir, out, runs: 2, stage1Steps: 40, stage2Steps: 30, faithfulSteps: 10, mlpSteps: 10, checkSamples: 30, searchSamples: 2, unprunedCheckSamples: 0, target: 0.99, seed: 7 });
+    const { rejected, runs, chosen } = r.report;
+    expect(rejected!.slice(0, runs.length).map((x) => x.lambda).sort()).toEqual(runs.map((x) => x.lambda).sort());
+    for (const x of rejected!) expect(x.check).toBeLessThan(0.99);
+    expect(chosen!.lambda).toBe(0);
+    // the primitives stage ran once, on the answer
+    expect(r.report.primitives).toBeDefined();
+  }, 300_000);
 });
 
 describe('--mlp auto', () => {

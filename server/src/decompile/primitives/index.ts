@@ -23,7 +23,7 @@ export { modelJudge, screeningInputs };
 export type { Judge, JudgeOptions } from './judge';
 
 /** Programs above this many statements are left alone (SimplifyOptions.maxStatements). */
-const MAX_STATEMENTS = 40;
+export const MAX_STATEMENTS = 40;
 
 /** Counts named primitives, rounded matrices and opaque parts of a program. */
 export function countOps(p: Program, roundedRefs: ReadonlySet<string>): Pick<SimplifyStats, 'primitives' | 'rounded' | 'opaque' | 'lines'> {
