@@ -127,6 +127,12 @@ describe('rasp extract (CLI)', () => {
     const b = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--budget', 'soon']);
     expect(b.status).toBe(1);
     expect(b.stderr).toContain('--budget must be a number from 1 to 10000000, got "soon"');
+    const lp = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--long-pool', 'sideways']);
+    expect(lp.status).toBe(1);
+    expect(lp.stderr).toContain('--long-pool must be "prune" or "calibrate"');
+    const cs = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--calibrate-steps', '-3']);
+    expect(cs.status).toBe(1);
+    expect(cs.stderr).toContain('--calibrate-steps');
     const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
     expect(m.status).toBe(1);
     expect(m.stderr).toContain('no-such-model');
