@@ -59,9 +59,9 @@ export interface ExtractOptions {
    */
   calibrateSteps?: number;
   /**
-   * When the LN variances must be fitted on lengths 0-150 (counting models): 'prune' prunes on that pool too (about
-   * 4x the step cost of 40 tokens); 'calibrate' prunes on the short pool with the variances held and calibrates
-   * each run on the 0-150 pool.
+   * When the LN variances must be fitted on lengths 0-150 (counting models): 'calibrate' (default) prunes on the
+   * short pool with the variances held and calibrates each run on the 0-150 pool; 'prune' prunes on that pool too
+   * (about 4x the step cost of 40 tokens; bce_D4 over its 15-minute budget).
    */
   longPool?: 'prune' | 'calibrate';
   /**
@@ -204,7 +204,7 @@ const DEFAULTS = {
   faithfulSteps: 100,
   mlpSteps: 150,
   calibrateSteps: CALIBRATE_STEPS,
-  longPool: 'prune' as 'prune' | 'calibrate',
+  longPool: 'calibrate' as 'prune' | 'calibrate',
   // auto: split (readable single-input MLP lines the primitives stage can name) where it is cheap and holds the
   // target; unsplit (exact, one MLP per layer) otherwise. decompile/README.md "split MLPs".
   mlp: 'auto' as MlpMode,

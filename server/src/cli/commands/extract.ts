@@ -69,7 +69,7 @@ export function registerExtract(program: Command): void {
       'auto',
     )
     .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
-    .option('--long-pool <mode>', 'when the LN variances need lengths 0-150: prune on them (prune) or prune short with them held and calibrate runs on 0-150 (calibrate)', 'prune')
+    .option('--long-pool <mode>', 'when the LN variances need lengths 0-150: prune on them (prune) or prune short with them held and calibrate runs on 0-150 (calibrate)', 'calibrate')
     .option('--calibrate-steps <n>', 'steps a pruned run that misses the target re-fits its LN variances and constants on lengths 0-150, mask fixed (0: never)', '60')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
