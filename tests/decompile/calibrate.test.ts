@@ -42,10 +42,19 @@ function setup(seed: number): { ctx: PruneContext; batches: Batch[]; dispose: ()
   return { ctx, batches, dispose: () => { for (const b of batches) disposeBatch(b); model.dispose(); } };
 }
 
+/** Runs `fn` on a fresh setup and disposes of it whatever happens. */
+async function withSetup(seed: number, fn: (ctx: PruneContext) => Promise<void>): Promise<void> {
+  const { ctx, dispose } = setup(seed);
+  try {
+    await fn(ctx);
+  } finally {
+    dispose();
+  }
+}
+
 describe('calibration on long sequences', () => {
-  it('with a fixed mask, lowers the loss on the long pool and moves only the ablation constants of turned-off paths', async () => {
-    const { ctx, dispose } = setup(3);
-    try {
+  it('with a fixed mask, lowers the loss on the long pool and moves only the ablation constants of turned-off paths', () =>
+    withSetup(3, async (ctx) => {
       const { graph, model } = ctx;
       // turn off every edge from head 1's path: that path's ablation constant is the only one that may move
       const off = graph.paths.findIndex((p) => p.id.startsWith('attn_output-0-1'));
@@ -63,14 +72,10 @@ describe('calibration on long sequences', () => {
       });
       expect(Array.from(after.logVar)).not.toEqual(Array.from(before.logVar));
       expect(tf.memory().numTensors).toBeLessThan(1000);
-    } finally {
-      dispose();
-    }
-  });
+    }));
 
-  it('runs in a search run that misses the target, keeps only an improvement, and is off with 0 steps', async () => {
-    const { ctx, dispose } = setup(5);
-    try {
+  it('runs in a search run that misses the target, keeps only an improvement, and is off with 0 steps', () =>
+    withSetup(5, async (ctx) => {
       const start = snapshot(ctx.model);
       const settings = { target: 1.01, lambda0: 1e-2, maxRuns: 1, stage1Steps: 30, stage2Steps: 20, minSteps: 10, patience: 10, seed: 1, stages: 2 as const };
       const r = await runOnce(ctx, 1e-2, start, null, { ...settings, calibrateSteps: 30 }, 0);
@@ -85,14 +90,10 @@ describe('calibration on long sequences', () => {
       // without a long pool there is nothing to calibrate on
       const r1 = await runOnce({ ...ctx, long: undefined }, 1e-2, start, null, { ...settings, calibrateSteps: 30 }, 0);
       expect(r1.calibration).toBeUndefined();
-    } finally {
-      dispose();
-    }
-  });
+    }));
 
-  it('pruning stages hold the LN variances when told (short-pool pruning after a 0-150 variance fit)', async () => {
-    const { ctx, dispose } = setup(7);
-    try {
+  it('pruning stages hold the LN variances when told (short-pool pruning after a 0-150 variance fit)', () =>
+    withSetup(7, async (ctx) => {
       const g = groupUnits(ctx.graph);
       const settings = { steps: 20, minSteps: 20, patience: 10, lambda: 1e-2, seed: 3 };
       const before = snapshot(ctx.model);
@@ -103,8 +104,5 @@ describe('calibration on long sequences', () => {
       expect(Array.from(held.bc)).not.toEqual(Array.from(before.bc));
       await trainStage(ctx, g, new Float32Array(g.count).fill(2), settings, 'stage 1');
       expect(Array.from(snapshot(ctx.model).logVar)).not.toEqual(Array.from(held.logVar));
-    } finally {
-      dispose();
-    }
-  });
+    }));
 });

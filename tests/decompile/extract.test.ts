@@ -115,24 +115,17 @@ describe('rasp extract (CLI)', () => {
   });
 
   it('rejects bad options with a clear message', () => {
-    const r = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--target', '1.5']);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('--target');
-    const st = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--stages', '4']);
-    expect(st.status).toBe(1);
-    expect(st.stderr).toContain('--stages');
-    const s = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--mlp', 'halved']);
-    expect(s.status).toBe(1);
-    expect(s.stderr).toContain('--mlp must be "auto", "split" or "unsplit"');
-    const b = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--budget', 'soon']);
-    expect(b.status).toBe(1);
-    expect(b.stderr).toContain('--budget must be a number from 1 to 10000000, got "soon"');
-    const lp = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--long-pool', 'sideways']);
-    expect(lp.status).toBe(1);
-    expect(lp.stderr).toContain('--long-pool must be "prune" or "calibrate"');
-    const cs = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), '--calibrate-steps', '-3']);
-    expect(cs.status).toBe(1);
-    expect(cs.stderr).toContain('--calibrate-steps');
+    const rejects = (option: string, value: string, message: string): void => {
+      const r = rasp(['extract', '--model', model.dir, '--out', join(dirname(out), 'x.rasp'), option, value]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(message);
+    };
+    rejects('--target', '1.5', '--target');
+    rejects('--stages', '4', '--stages');
+    rejects('--mlp', 'halved', '--mlp must be "auto", "split" or "unsplit"');
+    rejects('--budget', 'soon', '--budget must be a number from 1 to 10000000, got "soon"');
+    rejects('--long-pool', 'sideways', '--long-pool must be "prune" or "calibrate"');
+    rejects('--calibrate-steps', '-3', '--calibrate-steps');
     const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
     expect(m.status).toBe(1);
     expect(m.stderr).toContain('no-such-model');

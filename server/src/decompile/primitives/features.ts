@@ -2,7 +2,7 @@
 import { COUNT_DIFF_RANGE, DIFF_EDGES } from '../../program/bases';
 import type { Basis, ElementwiseFn } from '../../program/types';
 import { applyCartesian, applyUnary, type Rows } from '../../interpreter/elementwise';
-import type { Dense } from './linalg';
+import { hstack, type Dense } from './linalg';
 
 /** A candidate replacement for an MLP line: an element-wise function, or an alias of one input (no_op/keep_one). */
 export type MlpCandidate =
@@ -68,18 +68,7 @@ export function features(c: MlpCandidate, xs: readonly Dense[], inputs: readonly
   const rest = linearRest(c, inputs.length);
   if (rest.length === 0) return ownFeatures(c, xs, inputs);
   // [f(x_k) | x_j for the other inputs]: the primitive on one input plus a linear read of the rest
-  const blocks = [...(c.kind === 'fn' ? [ownFeatures({ ...c, additive: false }, xs, inputs)] : []), ...rest.map((k) => xs[k])];
-  const rows = xs[0].rows;
-  const cols = blocks.reduce((n, b) => n + b.cols, 0);
-  const data = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    let at = r * cols;
-    for (const b of blocks) {
-      data.set(b.data.subarray(r * b.cols, (r + 1) * b.cols), at);
-      at += b.cols;
-    }
-  }
-  return { rows, cols, data };
+  return hstack([...(c.kind === 'fn' ? [ownFeatures({ ...c, additive: false }, xs, inputs)] : []), ...rest.map((k) => xs[k])]);
 }
 
 function ownFeatures(c: MlpCandidate, xs: readonly Dense[], inputs: readonly Basis[]): Dense {

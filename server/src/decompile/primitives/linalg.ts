@@ -176,3 +176,18 @@ export function varianceSum(y: Dense): number {
   }
   return varSum;
 }
+
+/** [B_1 | B_2 | ...]: matrices with the same row count side by side. */
+export function hstack(blocks: readonly Dense[]): Dense {
+  const rows = blocks[0].rows;
+  const cols = blocks.reduce((n, b) => n + b.cols, 0);
+  const data = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let at = r * cols;
+    for (const b of blocks) {
+      data.set(b.data.subarray(r * b.cols, (r + 1) * b.cols), at);
+      at += b.cols;
+    }
+  }
+  return { rows, cols, data };
+}

@@ -4,7 +4,7 @@
 import { inferBases } from '../../program/bases';
 import type { Basis, ElementwiseFn, NeuronRef, OpaqueMlp, Program, Statement } from '../../program/types';
 import { cloneProgram, eliminateDeadCode, freshMatrixName, freshName, readsOf } from './graph';
-import { type Dense, fromMatrix, fvu, leastSquares, matmul, toMatrix, transpose, varianceSum } from './linalg';
+import { type Dense, fromMatrix, fvu, hstack, leastSquares, matmul, toMatrix, transpose, varianceSum } from './linalg';
 import { type MlpCandidate, candidateSize, features, linearRest, mlpCandidates } from './features';
 import { attributeNeurons, neuronDetails } from './neurons';
 import { runOpaqueMlp } from './opaque';
@@ -271,21 +271,6 @@ function readerMaps(program: Program, stmt: Statement, bases: Map<string, Basis>
   return { maps, complete };
 }
 
-/** [M_1 | M_2 | ...]: the readers' maps side by side (same row count: the line's basis). */
-function sideBySide(maps: readonly Dense[]): Dense {
-  const rows = maps[0].rows;
-  const cols = maps.reduce((n, m) => n + m.cols, 0);
-  const data = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    let at = r * cols;
-    for (const m of maps) {
-      data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), at);
-      at += m.cols;
-    }
-  }
-  return { rows, cols, data };
-}
-
 /**
  * Input->effect table (d-rasp.md 5.3, simplified): distinct collected inputs, evenly spread over the range of the
  * MLP's most variable effect (first row = where it pushes that entry most), each with the entries of every reader (logits of a projection, key scores of a select's
@@ -414,7 +399,7 @@ export async function convertMlps(
     // varies with the length in directions its projection ignores: count_diff explains its logits, not its residual).
     // Least squares is column-separable, so the readout C fitted on the output is also the best fit of the effect.
     const readers = readerMaps(program, stmt, allBases);
-    const effectMap = readers.complete && readers.maps.length > 0 ? sideBySide(readers.maps.map((r) => r.map)) : undefined;
+    const effectMap = readers.complete && readers.maps.length > 0 ? hstack(readers.maps.map((r) => r.map)) : undefined;
     const target = effectMap ? matmul(run.output, effectMap) : run.output;
     const outputVariance = varianceSum(target);
     explanation.fvuOn = effectMap ? 'readers' : 'output';
