@@ -20,7 +20,7 @@ const PIECES = [
   '\\circled{a}', '\\circled{', '"', '"a"', '<bos>', '<', 'BOS', 'EOS', '1e999', '-0', '0.5', '99999999999', '1e-320',
   '# layer', '# layer 0 head', '# layer 99 mlp neurons=1:x', '\n', '\t', ' ', 'uniform', 'selection', 'is', 'first',
   'harden(', 'diff_99(', 'is_5_exists(', 'mlp(', 'element_wise_op(', 'Cartesian_product(', 'is_uniform(', 'sharpen(',
-  'is_pure(', 'keep_one(', 'abs(', 'min(', '[]', '[[1,2],[3]]', 'positions 0', 'positions 1e9', 'd_head 0',
+  'is_pure(', 'keep_one(', 'count_diff_01(', 'count_diff_0_99(', 'by=', 'scale=0', 'abs(', 'min(', '[]', '[[1,2],[3]]', 'positions 0', 'positions 1e9', 'd_head 0',
 ];
 
 function mutate(text: string, rng: Rng): string {

@@ -191,6 +191,8 @@ describe('validation messages and ranges', () => {
     ['token literal not in the vocabulary', 's1 = select(q=token, k=token, op=(k=="z"))\na1 = aggregate(s=s1, v=token)\nl = project(inp=a1, op=(inp==out))\nprediction = softmax(l)', /"z" is not a token of the vocabulary/, 3, 38],
     ['index key not in the basis', 'a1 = aggregate(s=[], v=token)\nd = a1["q"]\nl = project(inp=d, op=(inp==out))\nprediction = softmax(l)', /'a1' has no entry "q"/, 4, 5],
     ['unknown function', 'a1 = aggregate(s=[], v=token)\nd = frob(a1)\nl = project(inp=d, op=(inp==out))\nprediction = softmax(l)', /unknown function 'frob'/, 4, 5],
+    ['count_diff scale not positive', 'a1 = aggregate(s=[], v=token)\nd = count_diff_01(a1, scale=0)\nl = project(inp=d, op=(inp==out))\nprediction = softmax(l)', /count_diff scale must be a positive number, got 0/, 4, 5],
+    ['count_diff reference outside the basis', 'a1 = aggregate(s=[], v=token)\nd = count_diff_01(a1, by=99)\nl = project(inp=d, op=(inp==out))\nprediction = softmax(l)', /count_diff index 99 is outside the input basis/, 4, 5],
   ];
   for (const [title, body, message, line, column] of cases) {
     it(title, async () => {
