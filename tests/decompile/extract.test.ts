@@ -68,6 +68,18 @@ describe('rasp extract (CLI)', () => {
     expect(r.stderr).toContain('stage 1');
   });
 
+  it("names the source neurons of the faithful program's MLP lines (no primitives stage runs on it)", async () => {
+    const faithful = await loadProgramFile(join(dirname(out), 'prog.unpruned.rasp'));
+    const mlps = faithful.statements.filter((st) => st.kind === 'elementwise' && st.fn.name === 'mlp');
+    expect(mlps.length).toBe(1);
+    const neurons = mlps[0].provenance?.neurons ?? [];
+    expect(neurons.length).toBeGreaterThan(0);
+    expect(mlps[0].provenance?.mlp).toBe(true);
+    // hidden units of the tiny model's MLP (4 x width 8), each listed once
+    for (const n of neurons) expect(n.index).toBeLessThan(32);
+    expect(new Set(neurons.map((n) => n.index)).size).toBe(neurons.length);
+  });
+
   it('rasp check reproduces the match the report measured (same seed and samples), through the .rasp file', () => {
     const report = JSON.parse(readFileSync(join(dirname(out), 'prog.report.json'), 'utf8'));
     const r = rasp(['check', out, '--model', model.dir, '--json', '--samples', '10', '--seed', '1000']);

@@ -23,7 +23,7 @@ import { CALIBRATE_STEPS, countEdges, paretoFrontier, STAGE3_PRE_STEPS, type Run
 import { searchOnCores } from './prune/parallel';
 import { configEdges, selectorUnits } from './prune/selectors';
 import { emitProgram } from './emit/program';
-import { MAX_STATEMENTS, primitivesStage, sharedJudge, type SimplifyResult } from './primitives';
+import { interpreterRunner, MAX_STATEMENTS, primitivesStage, sharedJudge, withNeuronProvenance, type SimplifyResult } from './primitives';
 
 export interface ExtractOptions {
   /** Model folder. */
@@ -469,6 +469,10 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
     const example = exampleInput(task, s.seed);
     const checkHooks = (stage: string) => ({ ...(signal ? { signal } : {}), onProgress: (p: { fraction: number; message?: string }) => progress(stage, p.fraction, p.message) });
     const unpruned = emitProgram({ graph, folded, state: faithful, mask: allOn, vocab: [...task.vocab], objective, task: task.name, model: modelRef(paths.unpruned), name: `${task.name} (faithful, unpruned)`, example });
+    // the faithful twin's MLP lines get their source neurons too (the primitives stage never sees that program),
+    // measured on the search's sequences, a few of each length bin
+    const neuronSeqs = evalSets.flatMap((e) => e.seqs.slice(0, 16));
+    unpruned.program = withNeuronProvenance(unpruned.program, interpreterRunner(signal), neuronSeqs);
     // ---- emission, primitives (issue 5) and the check through the interpreter, per candidate: the search judged the
     // runs on a few sequences per bin, so a run can pass there and miss on the check set; then the next candidate ----
     let chosen: RunResult | undefined;
@@ -521,6 +525,8 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       if (check.match >= s.target || last) break;
       rejected.push({ lambda: cand.run.lambda, edges: cand.run.edges, check: check.match });
     }
+    // a candidate emitted without the primitives stage (after the budget) still names its MLP lines' neurons
+    if (pruned && !simplified) pruned.program = withNeuronProvenance(pruned.program, interpreterRunner(signal), neuronSeqs);
     const unprunedCheck =
       s.unprunedCheckSamples > 0 ? await checkProgram(unpruned.program, model, { lengths: evalBins, samples: s.unprunedCheckSamples, seed: s.seed + 2000, ...checkHooks('check faithful program') }) : undefined;
     endStage('check');

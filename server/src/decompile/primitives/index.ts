@@ -9,7 +9,7 @@ import { attributeHeadDims, type HeadDimOptions } from './dims';
 import { modelJudge, screeningInputs, type Judge, type JudgeOptions } from './judge';
 import { eliminateDeadCode, mergeIdentical } from './graph';
 import { greedyPrimitives, roundMatrices } from './greedy';
-import { convertMlps } from './mlp';
+import { convertMlps, withNeuronProvenance } from './mlp';
 import { interpreterRunner } from './runner';
 import { Session } from './session';
 import type { Evaluate, HeadDimExplanation, MlpExplanation, SimplifyOptions, SimplifyResult, SimplifyStats } from './types';
@@ -19,6 +19,7 @@ export { attributeNeurons } from './neurons';
 export { attributeHeadDims, ModelFactors, type DimRef, type HeadDimOptions, type HeadDimResult } from './dims';
 export { eliminateDeadCode, mergeIdentical } from './graph';
 export { interpreterRunner } from './runner';
+export { withNeuronProvenance } from './mlp';
 export { modelJudge, screeningInputs };
 export type { Judge, JudgeOptions } from './judge';
 
@@ -240,6 +241,8 @@ export async function primitivesStage(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  // a program the stage left alone still gets its MLP lines' source neurons
+  if (skipped) result.program = withNeuronProvenance(result.program, interpreterRunner(options.signal), inputs.slice(0, 48));
   if (judge) {
     const runs = judge.stats();
     result.stats.statementRuns = { reused: runs.screen.reused + runs.check.reused, computed: runs.screen.computed + runs.check.computed, known: runs.screen.known + runs.check.known };

@@ -54,6 +54,30 @@ export function collectRows(
   });
 }
 
+/**
+ * Source neurons for every opaque MLP line that has none yet (a program the primitives stage left alone: the
+ * faithful twin, one over its size limit, one emitted after the budget), measured as the stage measures them: the
+ * line's inputs on `inputs` (at most `maxRows` positions), attributeNeurons with the stage's defaults.
+ */
+export function withNeuronProvenance(program: Program, runner: ProgramRunner, inputs: readonly (readonly number[])[], maxRows = 4000): Program {
+  const lines = program.statements.filter((s) => s.kind === 'elementwise' && s.fn.name === 'mlp' && !s.provenance?.neurons?.length);
+  if (lines.length === 0 || inputs.length === 0) return program;
+  const out = cloneProgram(program);
+  const found = new Map<string, NeuronRef[]>();
+  for (const stmt of lines) {
+    if (stmt.kind !== 'elementwise' || stmt.fn.name !== 'mlp') continue;
+    const mlp = program.mlps.get(stmt.fn.ref);
+    if (!mlp) continue;
+    const xs = collectRows(runner, program, inputs, stmt.inputs, maxRows);
+    found.set(stmt.name, attributeNeurons(mlp, xs).neurons);
+  }
+  out.statements = program.statements.map((s) => {
+    const neurons = found.get(s.name);
+    return neurons && neurons.length > 0 ? { ...s, provenance: { ...(s.provenance ?? { layer: 0, head: null, paths: {} }), mlp: true, neurons } } : s;
+  });
+  return out;
+}
+
 function featureKey(f: Dense, extra: string): string {
   let h = 0x811c9dc5;
   const view = new DataView(new ArrayBuffer(8));
