@@ -502,7 +502,7 @@ export async function convertMlps(
     let fitted = pure.length;
     const accepted = (): boolean => best !== undefined && best.match >= opts.accept;
     if (!accepted() && stmt.inputs.length === 1 && candidates.some(additive)) {
-      const extra = fit(candidates.filter(additive)).filter((x) => !process.env.RASP_ONLY || x.score.label.includes(process.env.RASP_ONLY)).slice(0, 4);
+      const extra = fit(candidates.filter(additive)).slice(0, 4);
       fitted += extra.length;
       await tryFits(extra);
     } else if (!accepted() && candidates.some(additive)) {
