@@ -136,7 +136,7 @@ describe('rasp extract (CLI)', () => {
     rejects('--stages', '4', '--stages');
     rejects('--mlp', 'halved', '--mlp must be "auto", "split" or "unsplit"');
     rejects('--budget', 'soon', '--budget must be a number from 1 to 10000000, got "soon"');
-    rejects('--long-pool', 'sideways', '--long-pool must be "prune" or "calibrate"');
+    rejects('--long-pool', 'sideways', '--long-pool must be "auto", "prune" or "calibrate"');
     rejects('--calibrate-steps', '-3', '--calibrate-steps');
     const m = rasp(['extract', '--model', join(dirname(out), 'no-such-model')]);
     expect(m.status).toBe(1);

@@ -59,11 +59,11 @@ export interface ExtractOptions {
    */
   calibrateSteps?: number;
   /**
-   * When the LN variances must be fitted on lengths 0-150 (counting models): 'calibrate' (default) prunes on the
-   * short pool with the variances held and calibrates each run on the 0-150 pool; 'prune' prunes on that pool too
-   * (about 4x the step cost of 40 tokens; bce_D4 over its 15-minute budget).
+   * When the LN variances must be fitted on lengths 0-150 (counting models): 'calibrate' prunes on the short pool
+   * with the variances held and calibrates each run on the 0-150 pool; 'prune' prunes on that pool too (about 4x
+   * the step cost of 40 tokens); 'auto' (default): calibrate on models wider than WIDE_MODEL, else prune.
    */
-  longPool?: 'prune' | 'calibrate';
+  longPool?: LongPool;
   /**
    * split: one MLP copy per input path (readable single-input MLP lines); unsplit: one exact MLP per layer; auto
    * (default): split on models up to `splitMaxWidth` wide unless the split copies fall more than 0.1 short of the target (SPLIT_SLACK), else unsplit.
@@ -99,6 +99,11 @@ export function defaultBudget(config: { nLayer: number; nEmbd: number }): number
 export type MlpFineTune = MatchResult & { steps: number; lossBefore: number; lossAfter: number; kept: boolean };
 
 export type MlpMode = 'auto' | 'split' | 'unsplit';
+
+export type LongPool = 'auto' | 'prune' | 'calibrate';
+
+/** d_model above which a model counts as wide: unsplit MLPs (`--mlp auto`), short-pool pruning (`--long-pool auto`). */
+export const WIDE_MODEL = 64;
 
 /** --mlp auto prunes the unsplit network when the split copies miss min(target, unsplit match) by more than this. */
 const SPLIT_SLACK = 0.1;
@@ -204,11 +209,11 @@ const DEFAULTS = {
   faithfulSteps: 100,
   mlpSteps: 150,
   calibrateSteps: CALIBRATE_STEPS,
-  longPool: 'calibrate' as 'prune' | 'calibrate',
+  longPool: 'auto' as LongPool,
   // auto: split (readable single-input MLP lines the primitives stage can name) where it is cheap and holds the
   // target; unsplit (exact, one MLP per layer) otherwise. decompile/README.md "split MLPs".
   mlp: 'auto' as MlpMode,
-  splitMaxWidth: 64,
+  splitMaxWidth: WIDE_MODEL,
   searchSamples: 24,
   checkSamples: 200,
   unprunedCheckSamples: 20,
@@ -256,7 +261,7 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
   checkNumber('prune-length', s.pruneLength, 2, 10_000, true);
   checkNumber('mlp-steps', s.mlpSteps, 0, 100_000, true);
   checkNumber('calibrate-steps', s.calibrateSteps, 0, 100_000, true);
-  if (s.longPool !== 'prune' && s.longPool !== 'calibrate') throw new UserError(`--long-pool must be "prune" or "calibrate", got "${String(s.longPool)}"`);
+  if (s.longPool !== 'auto' && s.longPool !== 'prune' && s.longPool !== 'calibrate') throw new UserError(`--long-pool must be "auto", "prune" or "calibrate", got "${String(s.longPool)}"`);
   checkNumber('split-max-width', s.splitMaxWidth, 0, 1_000_000, true);
   if (s.budget !== undefined) checkNumber('budget', s.budget, 1, 1e7);
   if (s.mlp !== 'split' && s.mlp !== 'unsplit' && s.mlp !== 'auto') throw new UserError(`--mlp must be "auto", "split" or "unsplit", got "${String(s.mlp)}"`);
@@ -343,7 +348,11 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       // Short sequences were not enough to fit the LN variances for long inputs (e.g. counting models, whose
       // residual norm drifts with length): fall back to training on the whole 0-150 range, at ~4x the step cost.
       masked.setState(init);
-      if (s.longPool === 'calibrate') shortTrain = train;
+      // auto: pruning steps on 152 tokens cost a wide model minutes per run (bce_D4: over its 15-minute budget with
+      // 'prune', 461 s with 'calibrate'); a narrow model affords them, and its long bin can need them (bce_tomita4:
+      // 'prune' 9 lines at 1.000 in 434 s, 'calibrate' no pruned run at 0.9 and 755 s)
+      const calibrate = s.longPool === 'calibrate' || (s.longPool === 'auto' && folded.d > WIDE_MODEL);
+      if (calibrate) shortTrain = train;
       else {
         for (const b of train) disposeBatch(b);
         pruneRange = fullRange;

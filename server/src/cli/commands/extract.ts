@@ -2,7 +2,7 @@
 // and a JSON report). Progress per stage on stderr; Ctrl-C cancels and writes nothing.
 import { MultiBar, type SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { extract, type ExtractOptions, type MlpMode } from '../../decompile';
+import { extract, type ExtractOptions, type LongPool, type MlpMode } from '../../decompile';
 import { UserError } from '../../util/errors';
 import { cancelOnSigint, intOption } from './train';
 
@@ -69,7 +69,7 @@ export function registerExtract(program: Command): void {
       'auto',
     )
     .option('--mlp-steps <n>', 'MLP training steps: the fine-tune when learned LN variances miss the target (0: never), and the split copies\' pre-training', '150')
-    .option('--long-pool <mode>', 'when the LN variances need lengths 0-150: prune on them (prune) or prune short with them held and calibrate runs on 0-150 (calibrate)', 'calibrate')
+    .option('--long-pool <mode>', 'when the LN variances need lengths 0-150: prune on them (prune), prune short with them held and calibrate runs on 0-150 (calibrate), or calibrate on models wider than 64 only (auto)', 'auto')
     .option('--calibrate-steps <n>', 'steps a pruned run that misses the target re-fits its LN variances and constants on lengths 0-150, mask fixed (0: never)', '60')
     .option('--no-primitives', 'keep the pruned op matrices and opaque MLPs (skip named primitives, rounding, MLP matching)')
     .option('--no-parallel', 'one lambda run at a time on one core (default: two at once, the second in a worker thread)')
@@ -93,7 +93,7 @@ export function registerExtract(program: Command): void {
         mlp: mlpMode(opts.mlp),
         mlpSteps: intOption('mlp-steps', opts.mlpSteps, 0, 100_000),
         calibrateSteps: intOption('calibrate-steps', opts.calibrateSteps, 0, 100_000),
-        longPool: opts.longPool as 'prune' | 'calibrate',
+        longPool: opts.longPool as LongPool,
         ...(opts.task ? { task: opts.task } : {}),
         ...(opts.out ? { out: opts.out } : {}),
       };
