@@ -348,9 +348,9 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
       // Short sequences were not enough to fit the LN variances for long inputs (e.g. counting models, whose
       // residual norm drifts with length): fall back to training on the whole 0-150 range, at ~4x the step cost.
       masked.setState(init);
-      // auto: pruning steps on 152 tokens cost a wide model minutes per run (bce_D4: over its 15-minute budget with
-      // 'prune', 461 s with 'calibrate'); a narrow model affords them, and its long bin can need them (bce_tomita4:
-      // 'prune' 9 lines at 1.000 in 434 s, 'calibrate' no pruned run at 0.9 and 755 s)
+      // auto: pruning steps on 152 tokens cost a wide model minutes per run (bce_D4: 1,535 s of a 900 s budget with
+      // 'prune', 423 s with 'calibrate'); a narrow model affords them, and its long bin can need them (bce_tomita4:
+      // 'prune' 7 lines at 1.000 in 330 s, 'calibrate' no pruned run at 0.9 and 755 s)
       const calibrate = s.longPool === 'calibrate' || (s.longPool === 'auto' && folded.d > WIDE_MODEL);
       if (calibrate) shortTrain = train;
       else {
