@@ -286,9 +286,11 @@ function readerMaps(program: Program, stmt: Statement, bases: Map<string, Basis>
   for (const s of program.statements) {
     if (!readsOf(s).includes(stmt.name)) continue;
     const m = (s.kind === 'project' || s.kind === 'select') && s.op.kind === 'matrix' ? program.matrices.get(s.op.ref) : undefined;
-    if (s.kind === 'project' && m && !s.specialOp) maps.push({ name: s.name, map: fromMatrix(m), labels: vocab });
-    else if (s.kind === 'select' && m && !s.specialOp && s.q === stmt.name && s.k !== stmt.name) maps.push({ name: s.name, map: fromMatrix(m), labels: bases.get(s.k)?.labels ?? [] });
-    else if (s.kind === 'select' && m && !s.specialOp && s.k === stmt.name && s.q !== undefined && s.q !== stmt.name) {
+    // a special op, or a select reading the line on both sides, sees it through more than this one map
+    if (!m || ((s.kind === 'project' || s.kind === 'select') && s.specialOp) || (s.kind === 'select' && s.q === stmt.name && s.k === stmt.name)) complete = false;
+    if (s.kind === 'project' && m) maps.push({ name: s.name, map: fromMatrix(m), labels: vocab });
+    else if (s.kind === 'select' && m && s.q === stmt.name) maps.push({ name: s.name, map: fromMatrix(m), labels: bases.get(s.k)?.labels ?? [] });
+    else if (s.kind === 'select' && m && s.k === stmt.name && s.q !== undefined) {
       maps.push({ name: s.name, map: transpose(fromMatrix(m)), labels: bases.get(s.q)?.labels ?? [] });
     } else complete = false;
   }
@@ -437,6 +439,8 @@ export async function convertMlps(
       const med = Float64Array.from(norms).sort()[norms.length >> 1] + 1e-12;
       rowWeights = norms.map((n) => 1 / (n + med));
     }
+    // the weighted output is the same for every candidate
+    const fitTarget = rowWeights ? scaleRows(run.output, rowWeights) : run.output;
     const fit = (list: MlpCandidate[]): { cand: MlpCandidate; c: Dense; score: CandidateScore }[] => {
       const all: { cand: MlpCandidate; c: Dense; score: CandidateScore }[] = [];
       for (const cand of list) {
@@ -445,7 +449,7 @@ export async function convertMlps(
         const key = featureKey(f, cand.kind === 'alias' ? `alias${cand.input}` : '');
         if (seenFeatures.has(key)) continue;
         seenFeatures.add(key);
-        const c = rowWeights ? leastSquares(scaleRows(f, rowWeights), scaleRows(run.output, rowWeights)) : leastSquares(f, run.output);
+        const c = leastSquares(rowWeights ? scaleRows(f, rowWeights) : f, fitTarget);
         const pred = matmul(f, c);
         all.push({ cand, c, score: { label: cand.label, fvu: fvu(effectMap ? matmul(pred, effectMap) : pred, target, outputVariance) } });
       }

@@ -180,7 +180,6 @@ export async function runOnce(ctx: PruneContext, lambda: number, start: MaskedSt
     edges = configEdges(graph, mask, stage3.keep);
   } else {
     state = snapshot(model);
-    evMask = mask;
     ev = await evaluate(ctx, mask);
   }
   let calibration: RunResult['calibration'];
