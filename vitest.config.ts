@@ -8,6 +8,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    globalSetup: ['tests/tmp-setup.ts'],
     // The JSON report lets .ci/run print a plain 'N passed, N failed' line.
     reporters: ['default', ['json', { outputFile: 'out/test-results/unit.json' }]],
   },
