@@ -64,3 +64,22 @@ export function stepMlp(inSize: number, steps: number[], thr: number, hidden = 4
     projB: new Float32Array(d),
   };
 }
+
+/** A random opaque MLP (weights in [-1, 1)) whose kernel skip paths (zero LN gains, dead units) are all taken. */
+export function randomMlp(seed: number, sizes: number[], d: number, H: number, constant: boolean): OpaqueMlp {
+  const rnd = noise(seed);
+  const f32 = (k: number): Float32Array => Float32Array.from({ length: k }, () => rnd());
+  return {
+    inputEmbeddings: sizes.map((s) => matrix(s, d, () => Math.fround(rnd()))),
+    ...(constant ? { constant: f32(d) } : {}),
+    // zero gains (inputs exactly 0 after the layer norm) and strongly negative biases (activations exactly 0) take
+    // the kernel's skip paths
+    lnGamma: Float32Array.from(f32(d), (v, c) => (c % 5 === 0 ? 0 : v)),
+    lnVariance: 0.7,
+    lnEps: 1e-5,
+    fcW: { rows: d, cols: H, data: f32(d * H) },
+    fcB: Float32Array.from(f32(H), (v, u) => (u % 7 === 0 ? -60 : v)),
+    projW: { rows: H, cols: d, data: f32(H * d) },
+    projB: f32(d),
+  };
+}

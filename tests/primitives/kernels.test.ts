@@ -7,7 +7,7 @@ import { attributeNeurons } from '../../server/src/decompile/primitives/neurons'
 import { runOpaqueMlp } from '../../server/src/decompile/primitives/opaque';
 import { applyMlp, geluNew, type Rows } from '../../server/src/interpreter/elementwise';
 import type { Basis, OpaqueMlp } from '../../server/src/program/types';
-import { matrix, noise } from './helpers';
+import { noise, randomMlp } from './helpers';
 
 function reference(mlp: OpaqueMlp, xs: { data: Float64Array; size: number }[], n: number): { y: Float64Array; hidden: Float64Array } {
   const dIn = mlp.fcW.rows;
@@ -44,24 +44,6 @@ function reference(mlp: OpaqueMlp, xs: { data: Float64Array; size: number }[], n
     }
   }
   return { y, hidden };
-}
-
-function randomMlp(seed: number, sizes: number[], d: number, H: number, constant: boolean): OpaqueMlp {
-  const rnd = noise(seed);
-  const f32 = (k: number): Float32Array => Float32Array.from({ length: k }, () => rnd());
-  return {
-    inputEmbeddings: sizes.map((s) => matrix(s, d, () => Math.fround(rnd()))),
-    ...(constant ? { constant: f32(d) } : {}),
-    // zero gains (inputs exactly 0 after the layer norm) and strongly negative biases (activations exactly 0) take
-    // the kernel's skip paths
-    lnGamma: Float32Array.from(f32(d), (v, c) => (c % 5 === 0 ? 0 : v)),
-    lnVariance: 0.7,
-    lnEps: 1e-5,
-    fcW: { rows: d, cols: H, data: f32(d * H) },
-    fcB: Float32Array.from(f32(H), (v, u) => (u % 7 === 0 ? -60 : v)),
-    projW: { rows: H, cols: d, data: f32(H * d) },
-    projB: f32(d),
-  };
 }
 
 describe('opaque MLP kernel', () => {

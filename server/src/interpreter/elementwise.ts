@@ -157,6 +157,12 @@ export function applyCartesian(inputs: Rows[], out: Basis, n: number): Float64Ar
   return y;
 }
 
+/**
+ * How an opaque MLP line is evaluated: `applyMlp` (exact, float64) unless a caller passes another, e.g. the primitives
+ * stage's screening runs, which run it on the tensor backend in float32 like the model itself.
+ */
+export type MlpKernel = (mlp: OpaqueMlp, inputs: Rows[], n: number) => Float64Array;
+
 /** Positions evaluated together by applyMlp: each weight is read once per block instead of once per position. */
 const MLP_BLOCK = 4;
 

@@ -8,7 +8,7 @@
 import type { Basis, Program, Statement, Matrix, SelectStatement, ProjectStatement } from '../program/types';
 import { inferBases, posBasis, tokenBasis } from '../program/bases';
 import { CancelledError, UserError } from '../util/errors';
-import { applyCartesian, applyMlp, applyUnary } from './elementwise';
+import { applyCartesian, applyMlp, applyUnary, type MlpKernel } from './elementwise';
 import { compileMap, type Compiled, type MapCtx } from './expr';
 import {
   AggregateRows,
@@ -165,6 +165,8 @@ export class Plan {
 
 export interface ExecutionOptions {
   signal?: AbortSignal;
+  /** Evaluates opaque MLP lines (default: applyMlp, exact). */
+  mlpKernel?: MlpKernel;
 }
 
 export class Execution {
@@ -175,6 +177,7 @@ export class Execution {
   private readonly plan: Plan;
   private readonly program: Program;
   private readonly signal?: AbortSignal;
+  private readonly mlpKernel: MlpKernel;
   private next = 0;
   private readonly vars = new Map<string, Var>();
   /** Per select: what its query rows need; full score matrices are built only when asked for. */
@@ -191,6 +194,7 @@ export class Execution {
     this.program = program;
     this.plan = options.plan ?? new Plan(program);
     this.signal = options.signal;
+    this.mlpKernel = options.mlpKernel ?? applyMlp;
     this.tokens = typeof input === 'string' ? tokenize(program, input) : checkIds(program, input);
     const n = this.tokens.length;
     this.n = n;
@@ -417,7 +421,7 @@ export class Execution {
       case 'mlp': {
         const mlp = this.program.mlps.get(fn.ref);
         if (!mlp) throw new UserError(`opaque MLP weights '${fn.ref}' are missing`);
-        data = applyMlp(mlp, inputs, n);
+        data = this.mlpKernel(mlp, inputs, n);
         break;
       }
       case 'expr': {

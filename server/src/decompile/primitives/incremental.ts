@@ -7,6 +7,7 @@
 // (Execution.adopt: the values themselves, shared), so a candidate re-runs only the statements its edit changed and
 // what depends on them; a candidate whose prediction's signature is known costs nothing. The values are bit for bit
 // those of a full run (same interpreter, same statements), so every decision is the same.
+import type { MlpKernel } from '../../interpreter/elementwise';
 import { Execution, Plan } from '../../interpreter/index';
 import type { Op, Program, Statement } from '../../program/types';
 import { CancelledError } from '../../util/errors';
@@ -146,6 +147,8 @@ export class IncrementalRuns {
     private readonly sigs: SignatureTable = new SignatureTable(),
     private readonly keep = 3,
     private readonly signal?: AbortSignal,
+    /** Opaque MLP lines' kernel (ExecutionOptions.mlpKernel); the values are then those of that kernel's runs. */
+    private readonly mlpKernel?: MlpKernel,
   ) {
     this.cache = seqs.map(() => new Map());
   }
@@ -186,7 +189,11 @@ export class IncrementalRuns {
         return { matched: known.matched };
       }
     }
-    const ex = new Execution(ev.program, [...this.seqs[i]], { plan: ev.plan, ...(this.signal ? { signal: this.signal } : {}) });
+    const ex = new Execution(ev.program, [...this.seqs[i]], {
+      plan: ev.plan,
+      ...(this.signal ? { signal: this.signal } : {}),
+      ...(this.mlpKernel ? { mlpKernel: this.mlpKernel } : {}),
+    });
     for (let k = 0; k <= upto; k++) {
       const sig = ev.sigs[k];
       const hit = sig !== undefined ? c.get(sig) : undefined;

@@ -2,6 +2,7 @@
 // screening and check sets are computed once (check/modelSamples caches them), so judging a candidate program
 // costs one interpreter run over the sequences, and only of what the candidate changed (incremental.ts).
 import { modelSamples } from '../../check/index';
+import type { MlpKernel } from '../../interpreter/elementwise';
 import type { Execution } from '../../interpreter/index';
 import type { LoadedModel } from '../../model/types';
 import type { Program } from '../../program/types';
@@ -24,6 +25,8 @@ export interface JudgeOptions {
   seed?: number;
   /** Seed of the check set (default `seed`: `rasp check`'s default set when seed is 0). */
   checkSeed?: number;
+  /** Opaque MLP kernel of the screening runs (default: the exact interpreter's); `confirm` always runs exactly. */
+  screenMlpKernel?: MlpKernel;
   signal?: AbortSignal;
 }
 
@@ -117,7 +120,7 @@ export async function modelJudge(model: LoadedModel, task: Task, options: JudgeO
   const check = await modelSamples(model, task, bins, options.checkPerBin ?? 200, options.checkSeed ?? seed, options.signal);
   const screenSeqs = interleave(screen.seqs);
   const table = new SignatureTable();
-  const screenRuns = new IncrementalRuns(screenSeqs, table, 3, options.signal);
+  const screenRuns = new IncrementalRuns(screenSeqs, table, 3, options.signal, options.screenMlpKernel);
   // The check set only sees phase winners (and rollbacks): one version is enough.
   const checkRuns = new IncrementalRuns(check.seqs.flat(), table, 1, options.signal);
   return {

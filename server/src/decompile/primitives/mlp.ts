@@ -450,8 +450,10 @@ export async function convertMlps(
         if (seenFeatures.has(key)) continue;
         seenFeatures.add(key);
         const c = leastSquares(rowWeights ? scaleRows(f, rowWeights) : f, fitTarget);
-        const pred = matmul(f, c);
-        all.push({ cand, c, score: { label: cand.label, fvu: fvu(effectMap ? matmul(pred, effectMap) : pred, target, outputVariance) } });
+        // f·(C·map), not (f·C)·map: the readers' view is narrower than d_model and C has few rows for most
+        // candidates (exists: 2), so this is the small product (count's 770 exists fits: 315M -> 2.5M MACs each).
+        const pred = matmul(f, effectMap ? matmul(c, effectMap) : c);
+        all.push({ cand, c, score: { label: cand.label, fvu: fvu(pred, target, outputVariance) } });
       }
       // FVUs that differ only numerically (exact fits) are ties: keep the list order among them.
       const tier = (x: number): number => Math.round(x * 1e4);
