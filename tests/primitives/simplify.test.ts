@@ -543,6 +543,34 @@ describe('safety nets', () => {
     expect(strict(result.program)).toBe(1);
   });
 
+  it('keeps the sampling error above the target: a replacement within it of the floor is refused or undone', async () => {
+    const p = model();
+    const seqs = sequences(20, 3, 16, 2, 31);
+    // the input program as given: s1 and logits1 still carry PREV and ID
+    const isInput = (q: Program): boolean =>
+      q.statements.length === 4 &&
+      q.statements.some((s) => s.kind === 'select' && s.op.kind === 'matrix' && s.op.ref === 'PREV') &&
+      q.statements.some((s) => s.kind === 'project' && s.op.kind === 'matrix' && s.op.ref === 'ID');
+    const screening = (q: Program): number => (isInput(q) ? 0.95 : 0.92);
+    // screening: 0.92 passes target + margin (0.91) but not 0.9 + 2 x sqrt(0.09 / 288) = 0.935
+    const loose = await simplifyProgram(p, screening, { inputs: seqs });
+    expect(isInput(loose.program)).toBe(false);
+    const guarded = await simplifyProgram(p, screening, { inputs: seqs, screenSamples: 288 });
+    expect(isInput(guarded.program)).toBe(true);
+    expect(guarded.stats.evaluations).toBeGreaterThan(1);
+    // ... but never more than the input program's own match: with 288 samples at 0.93 it still takes 0.93s
+    const flat = await simplifyProgram(p, () => 0.93, { inputs: seqs, screenSamples: 288 });
+    expect(isInput(flat.program)).toBe(false);
+    // the check set: 0.92 clears the target but not 0.9 + 2 x sqrt(0.09 / 600) = 0.9245, so the phases are undone
+    const confirm = (base: number) => (q: Program): number => (isInput(q) ? base : 0.92);
+    const undone = await simplifyProgram(p, () => 1, { inputs: seqs, confirm: confirm(0.95), confirmSamples: 600 });
+    expect(isInput(undone.program)).toBe(true);
+    expect(undone.steps.some((st) => st.stage === 'rollback')).toBe(true);
+    expect(isInput((await simplifyProgram(p, () => 1, { inputs: seqs, confirm: confirm(0.95) })).program)).toBe(false);
+    // an input program that itself checks at 0.91 only asks for 0.91
+    expect(isInput((await simplifyProgram(p, () => 1, { inputs: seqs, confirm: confirm(0.91), confirmSamples: 600 })).program)).toBe(false);
+  });
+
   it('stops with CancelledError when the signal fires', async () => {
     const p = model();
     const seqs = sequences(10, 3, 8, 2, 2);

@@ -37,6 +37,8 @@ export interface Judge {
   confirm: Evaluate;
   /** The screening sequences (the MLP fits collect their data here). */
   inputs: number[][];
+  /** How many sequences the check set (`confirm`) has. */
+  checkSamples: number;
   /** Variable values on (a prefix of) the screening sequences, sharing the screening runs' cache. */
   runner: ProgramRunner;
   /** Statement runs reused / computed and predictions known, screening and check set. */
@@ -127,6 +129,7 @@ export async function modelJudge(model: LoadedModel, task: Task, options: JudgeO
     evaluate: matcher(task, screenRuns, interleave(screen.logits), options.signal),
     confirm: matcher(task, checkRuns, check.logits.flat(), options.signal),
     inputs: screenSeqs,
+    checkSamples: checkRuns.seqs.length,
     runner: cachedRunner(screenRuns, options.signal),
     stats: () => ({ screen: { ...screenRuns.stats }, check: { ...checkRuns.stats } }),
   };

@@ -37,6 +37,13 @@ export interface SimplifyOptions {
   /** Absolute floor: the final program's match stays >= target (default 0.9). */
   target?: number;
   /**
+   * Sequences behind `evaluate` and `confirm`. With them the absolute floor keeps two binomial standard errors of
+   * a match at `target` above it (screening 288 sequences: +0.035; check set 600: +0.025), so that a program
+   * accepted on these samples still holds the target on fresh ones; never above the input program's own match.
+   */
+  screenSamples?: number;
+  confirmSamples?: number;
+  /**
    * Date.now() after which no further candidate is tried: the phases keep what they accepted, the final
    * confirmation still runs (`rasp extract --budget`).
    */
