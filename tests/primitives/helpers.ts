@@ -1,5 +1,14 @@
 // Small in-memory programs and MLPs for the primitives tests.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../../server/src/model/backend';
+import { loadModel, saveModel } from '../../server/src/model/load';
+import type { Gpt2Config, LoadedModel } from '../../server/src/model/types';
+import { randomWeights } from '../../server/src/model/weights';
 import type { Matrix, OpaqueMlp, Program, Statement } from '../../server/src/program/types';
+import { getTask, type Task } from '../../server/src/tasks/index';
+import { Rng } from '../../server/src/util/rng';
 
 export const VOCAB = ['a', 'b', '<bos>', '<sep>', '<eos>', '<pad>'];
 
@@ -82,4 +91,24 @@ export function randomMlp(seed: number, sizes: number[], d: number, H: number, c
     projW: { rows: H, cols: d, data: f32(H * d) },
     projB: f32(d),
   };
+}
+
+/** A seeded 1-layer width-8 GPT-2 for bin_majority, written and loaded through the model's real reader. */
+export async function tinyBinMajorityModel(seed: number): Promise<{ model: LoadedModel; task: Task }> {
+  await initBackend();
+  const task = getTask('bin_majority');
+  const config: Gpt2Config = {
+    architecture: 'GPT2LMHeadModel',
+    nLayer: 1,
+    nHead: 1,
+    nEmbd: 8,
+    nPositions: task.nPositions,
+    vocabSize: task.vocab.length,
+    activation: 'gelu_new',
+    lnEps: 1e-5,
+  };
+  const rng = new Rng(seed);
+  const dir = join(mkdtempSync(join(tmpdir(), 'rasp-prim-')), 'bin_majority-tiny');
+  await saveModel(dir, config, randomWeights(config, () => rng.next(), 0.5), { task: task.name, objective: 'ce', vocab: [...task.vocab], source: 'card' });
+  return { model: await loadModel(dir), task };
 }

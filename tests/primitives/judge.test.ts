@@ -1,39 +1,17 @@
 // modelJudge over a small seeded GPT-2 (written and loaded through the model's real reader): screening and
 // confirmation sets, the model's decisions as the reference, and the early stop under `atLeast`.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modelJudge, screeningInputs } from '../../server/src/decompile/primitives/index';
 import { INP_IS_OUT } from '../../server/src/decompile/primitives/library';
 import { runBatch } from '../../server/src/interpreter/index';
-import { initBackend } from '../../server/src/model/backend';
 import { modelLogits } from '../../server/src/model/forward';
-import { loadModel, saveModel } from '../../server/src/model/load';
-import type { Gpt2Config } from '../../server/src/model/types';
-import { randomWeights } from '../../server/src/model/weights';
 import type { Program } from '../../server/src/program/types';
-import { getTask, sampleBins, sequenceMatches } from '../../server/src/tasks/index';
-import { Rng } from '../../server/src/util/rng';
+import { sampleBins, sequenceMatches } from '../../server/src/tasks/index';
+import { tinyBinMajorityModel } from './helpers';
 
 describe('modelJudge', () => {
   it('scores programs against the model decisions, and stops early only below atLeast', async () => {
-    await initBackend();
-    const task = getTask('bin_majority');
-    const config: Gpt2Config = {
-      architecture: 'GPT2LMHeadModel',
-      nLayer: 1,
-      nHead: 1,
-      nEmbd: 8,
-      nPositions: task.nPositions,
-      vocabSize: task.vocab.length,
-      activation: 'gelu_new',
-      lnEps: 1e-5,
-    };
-    const rng = new Rng(3);
-    const dir = join(mkdtempSync(join(tmpdir(), 'rasp-prim-')), 'bin_majority-tiny');
-    await saveModel(dir, config, randomWeights(config, () => rng.next(), 0.5), { task: task.name, objective: 'ce', vocab: [...task.vocab], source: 'card' });
-    const model = await loadModel(dir);
+    const { model, task } = await tinyBinMajorityModel(3);
     const bins: [number, number][] = [
       [1, 10],
       [11, 20],

@@ -1,9 +1,6 @@
 // The screening runs' opaque MLP kernel on the tensor backend: the interpreter's numbers to float32 precision, for
 // any number of MLPs (weights kept on the backend for a few at a time), threaded through Execution, the
 // incremental runs and the judge's screening (never its confirmation, which stays exact).
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { modelJudge } from '../../server/src/decompile/primitives/index';
 import { IncrementalRuns } from '../../server/src/decompile/primitives/incremental';
@@ -11,13 +8,8 @@ import { tensorMlpKernel } from '../../server/src/decompile/primitives/tensorMlp
 import { applyMlp, type MlpKernel, type Rows } from '../../server/src/interpreter/elementwise';
 import { Execution, runBatch } from '../../server/src/interpreter/index';
 import { initBackend } from '../../server/src/model/backend';
-import { loadModel, saveModel } from '../../server/src/model/load';
-import type { Gpt2Config } from '../../server/src/model/types';
-import { randomWeights } from '../../server/src/model/weights';
 import type { Basis, OpaqueMlp, Program } from '../../server/src/program/types';
-import { getTask } from '../../server/src/tasks/index';
-import { Rng } from '../../server/src/util/rng';
-import { matrix, noise, program, randomMlp, VOCAB } from './helpers';
+import { matrix, noise, program, randomMlp, tinyBinMajorityModel, VOCAB } from './helpers';
 
 const basis = (size: number): Basis => ({ kind: 'feature', size, labels: [] });
 
@@ -116,21 +108,7 @@ describe('tensor MLP kernel', () => {
   });
 
   it('serves the judge screening runs only: confirmation stays exact', async () => {
-    const task = getTask('bin_majority');
-    const config: Gpt2Config = {
-      architecture: 'GPT2LMHeadModel',
-      nLayer: 1,
-      nHead: 1,
-      nEmbd: 8,
-      nPositions: task.nPositions,
-      vocabSize: task.vocab.length,
-      activation: 'gelu_new',
-      lnEps: 1e-5,
-    };
-    const rng = new Rng(4);
-    const dir = join(mkdtempSync(join(tmpdir(), 'rasp-prim-')), 'bin_majority-tiny');
-    await saveModel(dir, config, randomWeights(config, () => rng.next(), 0.5), { task: task.name, objective: 'ce', vocab: [...task.vocab], source: 'card' });
-    const model = await loadModel(dir);
+    const { model, task } = await tinyBinMajorityModel(4);
     const spy = counting(tensorMlpKernel());
     const bins: [number, number][] = [[1, 12]];
     const judge = await modelJudge(model, task, { bins, screenPerBin: 10, checkPerBin: 8, seed: 3, screenMlpKernel: spy.kernel });
