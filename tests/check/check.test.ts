@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { checkProgram } from '../../server/src/check';
+import { modelJudge } from '../../server/src/decompile/primitives';
 import { loadProgramFile } from '../../server/src/language/load';
 import { initBackend } from '../../server/src/model/backend';
 import { loadModel } from '../../server/src/model/load';
@@ -66,6 +67,35 @@ describe('checkProgram', () => {
       const seq = parseSequence(task, d.input);
       expect(task.scoredPositions(seq)).toContain(d.position);
     }
+  });
+
+  it('counts what the primitives stage confirmed without running it again, with the numbers of a full run', async () => {
+    const program = await loadProgramFile(file);
+    const loaded = await loadModel(model.dir);
+    const task = getTask('bin_majority');
+    const bins: [number, number][] = [
+      [1, 10],
+      [11, 30],
+    ];
+    const full = await checkProgram(program, loaded, { lengths: bins, samples: 25, seed: 4 });
+    // the judge's check set is rasp check's (same bins, samples, seed): its confirmation runs the program exactly
+    const judge = await modelJudge(loaded, task, { bins, screenPerBin: 4, checkPerBin: 25, checkSeed: 4 });
+    const before = judge.knownOnCheckSet(program);
+    expect(before(0, 0)).toBeUndefined();
+    expect(await judge.confirm(program)).toBeCloseTo(full.match, 12);
+    const known = judge.knownOnCheckSet(program);
+    const flags = bins.flatMap((_, b) => Array.from({ length: 25 }, (_, i) => known(b, i)));
+    expect(flags.every((f) => f !== undefined)).toBe(true);
+    expect(flags.filter((f) => f === true).length).toBe(Math.round(full.match * 50));
+    expect(known(2, 0)).toBeUndefined();
+    const reused = await checkProgram(program, loaded, { lengths: bins, samples: 25, seed: 4, knownMatches: known });
+    expect(reused).toEqual(full);
+    // another program's predictions are not known
+    const other: Program = { ...program, statements: program.statements.filter((st) => st.kind !== 'project').map((st) => (st.kind === 'prediction' ? { ...st, terms: [] } : st)) };
+    expect(judge.knownOnCheckSet(other)(0, 0)).toBeUndefined();
+    // known sequences are not run: claiming every one matches gives 1 whatever the program computes
+    expect(full.match).toBeLessThan(1);
+    expect((await checkProgram(program, loaded, { lengths: bins, samples: 25, seed: 4, knownMatches: () => true })).match).toBe(1);
   });
 
   it('puts disagreements of a program without provenance on its prediction line', async () => {

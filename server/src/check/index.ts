@@ -27,6 +27,12 @@ export interface CheckOptions {
    * the model on those inputs, with attention and MLP outputs recorded. Default false.
    */
   locate?: boolean;
+  /**
+   * Sequences already known to match (true) from exact interpreter runs of this very program on this very check
+   * set (`rasp extract`: the primitives stage's confirmation): counted without running them again. Indexed by bin,
+   * then by the sequence's place in it; anything else runs.
+   */
+  knownMatches?: (bin: number, index: number) => boolean | undefined;
   signal?: AbortSignal;
   onProgress?: (p: { stage: string; fraction: number; message?: string }) => void;
 }
@@ -136,18 +142,23 @@ export async function checkProgram(program: Program, model: LoadedModel, options
     let agree = 0;
     for (let i = 0; i < seqs[b].length; i += chunk) {
       if (options.signal?.aborted) throw new CancelledError();
-      const part = seqs[b].slice(i, i + chunk);
+      const at: number[] = [];
+      for (let k = i; k < Math.min(i + chunk, seqs[b].length); k++) {
+        if (options.knownMatches?.(b, k) === true) agree++;
+        else at.push(k);
+      }
+      const part = at.map((k) => seqs[b][k]);
       const results = runBatch(program, part, options.signal ? { signal: options.signal } : {});
       results.forEach((r, k) => {
         const seq = part[k];
-        const bad = mismatchPositions(task, seq, r.logits, logits[b][i + k]);
+        const bad = mismatchPositions(task, seq, r.logits, logits[b][at[k]]);
         if (bad.length === 0) agree++;
         else if (disagreements.length < MAX_DISAGREEMENTS) {
           disagreements.push({ input: formatSequence(task, seq), position: bad[0] });
           disagreeing.push(seq);
         }
       });
-      done += part.length;
+      done += Math.min(chunk, seqs[b].length - i);
       options.onProgress?.({ stage: 'program', fraction: done / total, message: `${done}/${total} sequences` });
     }
     out.push({ lengths: bins[b], match: seqs[b].length ? agree / seqs[b].length : 1, samples: seqs[b].length });

@@ -529,7 +529,15 @@ export async function extract(options: ExtractOptions, hooks: ExtractHooks = {})
         program.program = simple.program;
         endStage('primitives');
       }
-      const check = await checkProgram(program.program, model, { lengths: evalBins, samples: s.checkSamples, seed: s.seed + 1000, ...checkHooks('check program') });
+      // the stage's confirmation ran this very program on this very check set (exactly): what it found is not run again
+      const known = simple && !simple.stats.skipped ? (await judge()).knownOnCheckSet(program.program) : undefined;
+      const check = await checkProgram(program.program, model, {
+        lengths: evalBins,
+        samples: s.checkSamples,
+        seed: s.seed + 1000,
+        ...(known ? { knownMatches: known } : {}),
+        ...checkHooks('check program'),
+      });
       endStage('check');
       [chosen, chosenGraph, pruned, simplified, prunedCheck] = [cand.run, cand.graph, program, simple, check];
       if (check.match >= s.target || last) break;

@@ -209,6 +209,13 @@ export class IncrementalRuns {
     return { ex };
   }
 
+  /** Per sequence: whether `program`'s prediction is known to have matched (remember), without running anything. */
+  knownMatches(program: Program): (boolean | undefined)[] {
+    const sigs = this.sigs.of(program);
+    const sig = program.statements[program.statements.length - 1]?.kind === 'prediction' ? sigs[sigs.length - 1] : undefined;
+    return this.cache.map((c) => (sig !== undefined ? c.get(sig)?.matched : undefined));
+  }
+
   /** Records whether the run of sequence `i` matched, so the same prediction is never run again. */
   remember(ev: { sigs: Signatures }, i: number, matched: boolean): void {
     const sig = ev.sigs[ev.sigs.length - 1];

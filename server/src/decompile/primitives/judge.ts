@@ -39,6 +39,11 @@ export interface Judge {
   inputs: number[][];
   /** How many sequences the check set (`confirm`) has. */
   checkSamples: number;
+  /**
+   * Check-set sequences (by bin, then place in the bin, as `rasp check` samples them) that `confirm` found to match
+   * for this very program, for checkProgram's `knownMatches`.
+   */
+  knownOnCheckSet: (program: Program) => (bin: number, index: number) => boolean | undefined;
   /** Variable values on (a prefix of) the screening sequences, sharing the screening runs' cache. */
   runner: ProgramRunner;
   /** Statement runs reused / computed and predictions known, screening and check set. */
@@ -130,6 +135,11 @@ export async function modelJudge(model: LoadedModel, task: Task, options: JudgeO
     confirm: matcher(task, checkRuns, check.logits.flat(), options.signal),
     inputs: screenSeqs,
     checkSamples: checkRuns.seqs.length,
+    knownOnCheckSet: (program) => {
+      const known = checkRuns.knownMatches(program);
+      const offsets = check.seqs.map((_, b) => check.seqs.slice(0, b).reduce((n, s) => n + s.length, 0));
+      return (bin, index) => (bin < offsets.length && index < check.seqs[bin].length ? known[offsets[bin] + index] : undefined);
+    },
     runner: cachedRunner(screenRuns, options.signal),
     stats: () => ({ screen: { ...screenRuns.stats }, check: { ...checkRuns.stats } }),
   };
