@@ -6,7 +6,7 @@
 // are values). Per sequence, a statement whose signature was computed recently is taken from that run
 // (Execution.adopt: the values themselves, shared), so a candidate re-runs only the statements its edit changed and
 // what depends on them; a candidate whose prediction's signature is known costs nothing. The values are bit for bit
-// those of a full run (same interpreter, same statements), so every decision is the same.
+// those of a full run (same interpreter, same statements, same MLP kernel), so every decision is the same.
 import type { MlpKernel } from '../../interpreter/elementwise';
 import { Execution, Plan } from '../../interpreter/index';
 import type { Op, Program, Statement } from '../../program/types';

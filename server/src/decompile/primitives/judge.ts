@@ -130,6 +130,8 @@ export async function modelJudge(model: LoadedModel, task: Task, options: JudgeO
   const screenRuns = new IncrementalRuns(screenSeqs, table, 3, options.signal, options.screenMlpKernel);
   // The check set only sees phase winners (and rollbacks): one version is enough.
   const checkRuns = new IncrementalRuns(check.seqs.flat(), table, 1, options.signal);
+  // where each bin starts in the flattened check set
+  const offsets = check.seqs.map((_, b) => check.seqs.slice(0, b).reduce((n, s) => n + s.length, 0));
   return {
     evaluate: matcher(task, screenRuns, interleave(screen.logits), options.signal),
     confirm: matcher(task, checkRuns, check.logits.flat(), options.signal),
@@ -137,7 +139,6 @@ export async function modelJudge(model: LoadedModel, task: Task, options: JudgeO
     checkSamples: checkRuns.seqs.length,
     knownOnCheckSet: (program) => {
       const known = checkRuns.knownMatches(program);
-      const offsets = check.seqs.map((_, b) => check.seqs.slice(0, b).reduce((n, s) => n + s.length, 0));
       return (bin, index) => (bin < offsets.length && index < check.seqs[bin].length ? known[offsets[bin] + index] : undefined);
     },
     runner: cachedRunner(screenRuns, options.signal),
